@@ -1,0 +1,111 @@
+"""create_app(settings) -> the aiohttp application: routes, middleware, life cycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Sequence
+
+from aiohttp import web
+from filelock import FileLock, Timeout
+
+from localwes.api import keys, runs, service_info
+from localwes.api.errors import error_middleware
+from localwes.config import Settings
+from localwes.containers import choose_runtime
+from localwes.durable import read_json, write_json_durably
+from localwes.engines import default_engines
+from localwes.engines.base import Engine
+from localwes.names import RUN_ID_PATTERN, TASK_ID_PATTERN
+from localwes.scheduler import Scheduler
+from localwes.store import RunStore
+from localwes.submission import Intake
+
+log = logging.getLogger(__name__)
+
+BASE_PATH = "/ga4gh/wes/v1"
+
+
+class DaemonAlreadyRunning(RuntimeError):
+    """Another localwes daemon owns this state dir."""
+
+
+def create_app(settings: Settings, engines: Sequence[Engine] | None = None) -> web.Application:
+    app = web.Application(middlewares=[error_middleware])
+    app[keys.SETTINGS] = settings
+    app[keys.STORE] = RunStore(settings.state_dir)
+    if engines is None:
+        runtime = choose_runtime(settings.container)
+        engines = default_engines(runtime)
+    else:
+        runtime = settings.container
+    app[keys.CONTAINER_RUNTIME] = runtime
+    app[keys.ENGINES] = list(engines)
+    app.cleanup_ctx.append(_daemon_life)
+    _add_routes(app)
+    return app
+
+
+def _add_routes(app: web.Application) -> None:
+    run = f"{BASE_PATH}/runs/{{run_id:{RUN_ID_PATTERN}}}"
+    app.router.add_get(f"{BASE_PATH}/service-info", service_info.get_service_info)
+    app.router.add_get(f"{BASE_PATH}/docs", service_info.get_docs)
+    app.router.add_get(f"{BASE_PATH}/runs", runs.list_runs)
+    app.router.add_post(f"{BASE_PATH}/runs", runs.post_run)
+    app.router.add_get(run, runs.get_run_log)
+    app.router.add_get(f"{run}/status", runs.get_run_status)
+    app.router.add_post(f"{run}/cancel", runs.cancel_run)
+    app.router.add_get(f"{run}/tasks", runs.list_tasks)
+    app.router.add_get(f"{run}/tasks/{{task_id:{TASK_ID_PATTERN}}}", runs.get_task)
+    app.router.add_get(f"{run}/logs/{{stream:stdout|stderr}}", runs.get_run_stream)
+
+
+async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
+    """Own the state dir, rebuild the index, recover runs; on exit stop watching
+    (supervisors keep their runs going)."""
+    settings = app[keys.SETTINGS]
+    store = app[keys.STORE]
+    lock = _own_state_dir(settings)
+    await asyncio.to_thread(store.open)
+    engines: list[Engine] = app[keys.ENGINES]
+    scheduler = Scheduler(
+        store,
+        engines,
+        settings.max_concurrent,
+        settings.cancel_grace,
+        requeue_interrupted=settings.on_interrupted == "requeue",
+    )
+    app[keys.SCHEDULER] = scheduler
+    app[keys.INTAKE] = Intake(store, engines, scheduler.enqueue)
+    await scheduler.start()
+    try:
+        yield
+    finally:
+        await scheduler.stop()
+        lock.release()
+
+
+def _own_state_dir(settings: Settings) -> FileLock:
+    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock = FileLock(str(settings.state_dir / "daemon.lock"), timeout=0)
+    info = settings.state_dir / "daemon.json"
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            other = read_json(info)
+        except (OSError, ValueError):
+            other = {}
+        raise DaemonAlreadyRunning(
+            f"another localwes daemon (pid {other.get('pid', '?')}, "
+            f"{other.get('url', 'url unknown')}) "
+            f"already serves {settings.state_dir}; stop it or use another --state-dir"
+        ) from None
+    write_json_durably(info, {"pid": os.getpid()})
+    return lock
+
+
+def record_daemon_url(settings: Settings, url: str) -> None:
+    """Noted in daemon.json so a second daemon can name the running one."""
+    write_json_durably(settings.state_dir / "daemon.json", {"pid": os.getpid(), "url": url})

@@ -1,0 +1,119 @@
+"""The /runs endpoints: thin handlers over Intake, RunStore and Scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from localwes.api import keys
+from localwes.api.request import UploadLimits, read_run_fields
+from localwes.api.service_info import base_url
+from localwes.durable import read_json
+from localwes.errors import BadRequest
+from localwes.store import RunStore
+
+
+async def post_run(request: web.Request) -> web.Response:
+    intake = request.app[keys.INTAKE]
+    settings = request.app[keys.SETTINGS]
+    staged = intake.begin()
+    try:
+        limits = UploadLimits(settings.max_upload_bytes, settings.max_attachments)
+        fields = await read_run_fields(request, staged.workflow, limits)
+        run_id = await intake.accept(staged, fields)
+    except BaseException:
+        await asyncio.to_thread(intake.discard, staged)
+        raise
+    return web.json_response({"run_id": run_id})
+
+
+async def list_runs(request: web.Request) -> web.Response:
+    runs, token = request.app[keys.STORE].list_runs(
+        _page_size(request), request.query.get("page_token") or None
+    )
+    return web.json_response({"runs": [r.to_json() for r in runs], "next_page_token": token})
+
+
+async def get_run_log(request: web.Request) -> web.Response:
+    run_id = request.match_info["run_id"]
+    return web.json_response(run_log(request.app[keys.STORE], run_id, base_url(request)))
+
+
+async def get_run_status(request: web.Request) -> web.Response:
+    summary = request.app[keys.STORE].summary(request.match_info["run_id"])
+    return web.json_response({"run_id": summary.run_id, "state": str(summary.state)})
+
+
+async def cancel_run(request: web.Request) -> web.Response:
+    run_id = request.match_info["run_id"]
+    request.app[keys.STORE].summary(run_id)  # 404 for an unknown run
+    await request.app[keys.SCHEDULER].cancel(run_id)
+    return web.json_response({"run_id": run_id})
+
+
+async def list_tasks(request: web.Request) -> web.Response:
+    tasks, token = request.app[keys.STORE].list_tasks(
+        request.match_info["run_id"], _page_size(request), request.query.get("page_token") or None
+    )
+    return web.json_response({"task_logs": tasks, "next_page_token": token})
+
+
+async def get_task(request: web.Request) -> web.Response:
+    task = request.app[keys.STORE].task(request.match_info["run_id"], request.match_info["task_id"])
+    return web.json_response(task)
+
+
+async def get_run_stream(request: web.Request) -> web.StreamResponse:
+    """The engine's stdout or stderr, as plain text (Range requests work)."""
+    paths = request.app[keys.STORE].paths(request.match_info["run_id"])
+    path = paths.stdout if request.match_info["stream"] == "stdout" else paths.stderr
+    if not path.exists():
+        return web.Response(text="", content_type="text/plain")
+    return web.FileResponse(path, headers={"Content-Type": "text/plain; charset=utf-8"})
+
+
+def run_log(store: RunStore, run_id: str, base: str) -> dict[str, Any]:
+    """The RunLog of one run, from its folder."""
+    paths = store.paths(run_id)
+    record = store.record(run_id)
+    run_url = f"{base}/runs/{run_id}"
+    log: dict[str, Any] = {
+        "name": store.request(run_id).workflow_url,
+        "cmd": _optional_json(paths.command, {}).get("argv", []),
+        "stdout": f"{run_url}/logs/stdout",
+        "stderr": f"{run_url}/logs/stderr",
+        "system_logs": record.system_logs,
+    }
+    for key in ("start_time", "end_time", "exit_code"):
+        if getattr(record, key) is not None:
+            log[key] = getattr(record, key)
+    return {
+        "run_id": run_id,
+        "request": store.request(run_id).to_json(),
+        "state": str(record.state),
+        "run_log": log,
+        "task_logs_url": f"{run_url}/tasks",
+        "task_logs": None,
+        "outputs": _optional_json(paths.outputs_json, {}),
+    }
+
+
+def _optional_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = read_json(path)
+    except (OSError, ValueError):
+        return default
+    return value if isinstance(value, dict) else default
+
+
+def _page_size(request: web.Request) -> int | None:
+    raw = request.query.get("page_size")
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"page_size: {raw!r} is not a whole number") from None

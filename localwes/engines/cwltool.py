@@ -1,0 +1,183 @@
+"""CWL via cwltool, run as its own process by the supervisor."""
+
+from __future__ import annotations
+
+import json
+import sys
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from localwes.engines.base import (
+    CheckedParameters,
+    EngineCommand,
+    EngineParameter,
+    check_allow_listed,
+    engine_environment,
+)
+from localwes.errors import BadRequest
+from localwes.names import contained_path, safe_relative_path
+from localwes.store import RunPaths
+
+CWL_VERSIONS = ["v1.0", "v1.1", "v1.2"]
+
+_FLAGS = (
+    "--parallel",
+    "--debug",
+    "--verbose",
+    "--no-warnings",
+    "--timestamps",
+    "--strict",
+    "--non-strict",
+    "--enable-ext",
+    "--enable-dev",
+    "--relax-path-checks",
+    "--skip-schemas",
+    "--compute-checksum",
+    "--no-compute-checksum",
+    "--strict-memory-limit",
+    "--strict-cpu-limit",
+    "--enable-pull",
+    "--disable-pull",
+    "--force-docker-pull",
+    "--no-read-only",
+    "--no-match-user",
+    "--rm-container",
+    "--leave-container",
+    "--js-console",
+    "--disable-js-validation",
+    "--rm-tmpdir",
+    "--leave-tmpdir",
+    "--move-outputs",
+    "--copy-outputs",
+)
+ALLOWED: dict[str, EngineParameter] = {
+    **{flag: EngineParameter(flag, "bool", "false") for flag in _FLAGS},
+    "--on-error": EngineParameter("--on-error", "string", "stop", ("stop", "continue")),
+    "--default-container": EngineParameter("--default-container", "string", ""),
+    "--eval-timeout": EngineParameter("--eval-timeout", "float", "60"),
+    "--parallel-max": EngineParameter("--parallel-max", "int", "0"),
+    "--custom-net": EngineParameter("--custom-net", "string", ""),
+}
+# Flags that decide where files go, how the daemon reads the output, or which
+# container runtime runs: localwes sets these itself (cwltest sends some of them).
+DAEMON_OWNED = frozenset(
+    {
+        "--outdir",
+        "--quiet",
+        "--tmpdir-prefix",
+        "--tmp-outdir-prefix",
+        "--basedir",
+        "--no-container",
+        "--podman",
+        "--singularity",
+        "--udocker",
+        "--user-space-docker-cmd",
+        "--enable-color",
+        "--disable-color",
+        "--log-dir",
+        "--leave-outputs",
+    }
+)
+_CONTAINER_FLAGS = {
+    "docker": [],
+    "podman": ["--podman"],
+    "singularity": ["--singularity"],
+    "none": ["--no-container"],
+}
+
+
+class CwltoolEngine:
+    """Runs CWL v1.0-v1.2 documents with the installed cwltool."""
+
+    name = "cwltool"
+    workflow_type = "CWL"
+
+    def __init__(self, container_runtime: str = "none") -> None:
+        self.container_runtime = container_runtime
+
+    def version(self) -> str:
+        return package_version("cwltool")
+
+    def type_versions(self) -> list[str]:
+        return list(CWL_VERSIONS)
+
+    def default_parameters(self) -> list[EngineParameter]:
+        return list(ALLOWED.values())
+
+    def normalize_type_version(self, version: str) -> str:
+        wanted = version.strip()
+        if not wanted.startswith("v"):
+            wanted = f"v{wanted}"
+        if wanted not in CWL_VERSIONS:
+            raise BadRequest(
+                f"workflow_type_version: CWL {version!r} is not supported; "
+                f"use one of {', '.join(CWL_VERSIONS)}"
+            )
+        return wanted
+
+    def check_parameters(self, params: dict[str, str | None]) -> CheckedParameters:
+        return check_allow_listed(params, ALLOWED, DAEMON_OWNED, self.name)
+
+    def prepare_inputs(self, params: dict[str, Any], staged: RunPaths) -> dict[str, Any]:
+        """Point relative File/Directory locations at the staged attachments.
+
+        inputs.json sits at the top of the run folder, so `workflow/<name>` is
+        what cwltool resolves a relative attachment name against.
+        """
+        resolved: dict[str, Any] = _resolve_locations(params, staged.workflow, "workflow_params")
+        return resolved
+
+    def command(self, workflow: str, engine_args: list[str]) -> EngineCommand:
+        argv = [
+            sys.executable,
+            "-m",
+            "cwltool",
+            "--outdir",
+            "outputs",
+            "--tmpdir-prefix",
+            "work/tmp/",
+            "--tmp-outdir-prefix",
+            "work/out/",
+            "--disable-color",
+            *_CONTAINER_FLAGS[self.container_runtime],
+            *engine_args,
+            workflow,
+            "inputs.json",
+        ]
+        return EngineCommand(self.name, argv, engine_environment())
+
+    def collect_outputs(self, paths: RunPaths) -> dict[str, Any]:
+        """cwltool prints its output object, and nothing else, on stdout."""
+        try:
+            outputs = json.loads(paths.stdout.read_text())
+        except (OSError, ValueError):
+            return {}
+        return outputs if isinstance(outputs, dict) else {}
+
+
+def _resolve_locations(value: Any, attachments: Path, where: str) -> Any:
+    if isinstance(value, list):
+        return [_resolve_locations(v, attachments, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, dict):
+        return value
+    resolved = {k: _resolve_locations(v, attachments, f"{where}.{k}") for k, v in value.items()}
+    if value.get("class") in ("File", "Directory"):
+        for key in ("location", "path"):
+            if isinstance(resolved.get(key), str):
+                resolved[key] = _resolve_location(resolved[key], attachments, f"{where}.{key}")
+    return resolved
+
+
+def _resolve_location(location: str, attachments: Path, where: str) -> str:
+    if urlparse(location).scheme or location.startswith("/"):
+        return location  # absolute: a local path or a URL cwltool fetches itself
+    relative = safe_relative_path(location, where)
+    target = contained_path(attachments, relative, where)
+    if not target.exists():
+        raise BadRequest(
+            f"{where}: {location!r} is not among the attached files; attach it as "
+            "workflow_attachment or give an absolute path"
+        )
+    return f"workflow/{relative}"

@@ -1,0 +1,29 @@
+"""Errors that become a WES ErrorResponse with a fitting HTTP status."""
+
+from __future__ import annotations
+
+
+class WesError(Exception):
+    """An error a client can act on; `msg` says what was wrong and what to do."""
+
+    status_code = 500
+
+    def __init__(self, msg: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+
+
+class BadRequest(WesError):
+    status_code = 400
+
+
+class NotFound(WesError):
+    status_code = 404
+
+
+class PayloadTooLarge(WesError):
+    status_code = 413
+
+
+class InsufficientStorage(WesError):
+    status_code = 507

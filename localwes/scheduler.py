@@ -1,0 +1,273 @@
+"""Scheduler: runs queued runs first-in first-out, at most `max_concurrent` at once.
+
+Each started run gets a supervisor process (localwes.supervisor) in its own
+session, so it survives the daemon. The scheduler marks INITIALIZING when it
+spawns one, RUNNING when the supervisor reports the engine started, and the
+final state from exit.json when the supervisor ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from localwes.durable import read_json, write_json_durably
+from localwes.engines.base import Engine
+from localwes.models import State, utc_now
+from localwes.store import RunPaths, RunStore
+from localwes.supervisor import STARTED_LINE
+
+log = logging.getLogger(__name__)
+
+# How often a run adopted after a restart is checked for its end.
+ADOPTED_POLL_S = 0.5
+
+
+class Scheduler:
+    def __init__(
+        self,
+        store: RunStore,
+        engines: Sequence[Engine],
+        max_concurrent: int,
+        cancel_grace: float,
+        requeue_interrupted: bool = True,
+    ) -> None:
+        self.store = store
+        self.engines = {engine.name: engine for engine in engines}
+        self.max_concurrent = max_concurrent
+        self.cancel_grace = cancel_grace
+        self.requeue_interrupted = requeue_interrupted
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._active: dict[str, asyncio.Task[None]] = {}
+        self._supervisors: dict[str, asyncio.subprocess.Process] = {}
+        self._slot_freed = asyncio.Event()
+        self._dispatcher: asyncio.Task[None] | None = None
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Pick up where the last daemon left off, then start dispatching."""
+        for run_id in self.store.ids():
+            await self._recover(run_id)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="dispatch")
+
+    async def stop(self) -> None:
+        """Stop watching. Supervisors keep running and are re-adopted on the next start."""
+        tasks = [t for t in (self._dispatcher, *self._active.values()) if t]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._active.clear()
+
+    def enqueue(self, run_id: str) -> None:
+        self._queue.put_nowait(run_id)
+
+    @property
+    def active_count(self) -> int:
+        return len(self._active)
+
+    # -- dispatching --------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        while True:
+            run_id = await self._queue.get()
+            while len(self._active) >= self.max_concurrent:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+            if self.store.summary(run_id).state is State.QUEUED:
+                self._track(run_id, self._execute(run_id))
+
+    def _track(self, run_id: str, work: object) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(work, name=f"run-{run_id}")  # type: ignore[arg-type]
+        self._active[run_id] = task
+        task.add_done_callback(lambda _t: self._release(run_id))
+
+    def _release(self, run_id: str) -> None:
+        self._active.pop(run_id, None)
+        self._supervisors.pop(run_id, None)
+        self._slot_freed.set()
+
+    async def _execute(self, run_id: str) -> None:
+        paths = self.store.paths(run_id)
+        try:
+            self.store.update(run_id, State.INITIALIZING, start_time=utc_now())
+            proc = await self._spawn_supervisor(paths)
+        except Exception as exc:
+            log.exception("run_start_failed run_id=%s", run_id)
+            self._end(run_id, State.SYSTEM_ERROR, [f"localwes could not start the run: {exc}"])
+            return
+        self._supervisors[run_id] = proc
+        if self.store.summary(run_id).state is State.CANCELING:
+            proc.send_signal(signal.SIGTERM)
+        assert proc.stdout is not None
+        if await proc.stdout.readline() == STARTED_LINE:
+            self._mark_running(run_id)
+        await proc.wait()
+        self._finish(run_id, f"supervisor exited with status {proc.returncode}")
+
+    async def _spawn_supervisor(self, paths: RunPaths) -> asyncio.subprocess.Process:
+        with paths.supervisor_log.open("ab") as errors:
+            return await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "localwes.supervisor",
+                str(paths.root),
+                str(self.cancel_grace),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=errors,
+                start_new_session=True,
+            )
+
+    def _mark_running(self, run_id: str) -> None:
+        if self.store.summary(run_id).state is State.INITIALIZING:
+            self.store.update(run_id, State.RUNNING)
+
+    # -- ending a run -------------------------------------------------------
+
+    def _finish(self, run_id: str, why_no_record: str) -> None:
+        """Turn exit.json into the run's final state and outputs."""
+        paths = self.store.paths(run_id)
+        try:
+            exit_record = read_json(paths.exit)
+        except (OSError, ValueError):
+            exit_record = None
+        canceling = self.store.summary(run_id).state is State.CANCELING
+        if exit_record is None:
+            reason = f"the run's supervisor ended without recording an exit ({why_no_record})"
+            self._end(
+                run_id,
+                State.CANCELED if canceling else State.SYSTEM_ERROR,
+                [] if canceling else [reason],
+            )
+            return
+        self._collect_outputs(run_id, paths)
+        code = exit_record.get("exit_code")
+        if canceling or exit_record.get("canceled"):
+            state = State.CANCELED
+        elif code is None:
+            state = State.SYSTEM_ERROR
+        else:
+            state = State.COMPLETE if code == 0 else State.EXECUTOR_ERROR
+        notes = [exit_record["error"]] if exit_record.get("error") else []
+        self._end(run_id, state, notes, exit_code=code)
+
+    def _collect_outputs(self, run_id: str, paths: RunPaths) -> None:
+        try:
+            engine = self.engines[read_json(paths.command)["engine"]]
+            write_json_durably(paths.outputs_json, engine.collect_outputs(paths))
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("outputs_unreadable run_id=%s error=%r", run_id, exc)
+
+    def _end(
+        self, run_id: str, state: State, notes: list[str], exit_code: int | None = None
+    ) -> None:
+        current = self.store.summary(run_id).state
+        if current.is_terminal:
+            return
+        if current is State.CANCELING and state is not State.SYSTEM_ERROR:
+            state = State.CANCELED
+        self.store.update(run_id, state, end_time=utc_now(), exit_code=exit_code, system_logs=notes)
+        log.info("run_ended run_id=%s state=%s exit_code=%s", run_id, state, exit_code)
+
+    # -- cancel -------------------------------------------------------------
+
+    async def cancel(self, run_id: str) -> None:
+        """QUEUED ends at once; a started run goes CANCELING and its supervisor gets
+        SIGTERM (it escalates to SIGKILL itself). Finished runs do not change."""
+        state = self.store.summary(run_id).state
+        if state is State.QUEUED:
+            self._end(run_id, State.CANCELED, [])
+        elif state in (State.INITIALIZING, State.RUNNING):
+            self.store.update(run_id, State.CANCELING)
+            self._signal_supervisor(run_id)
+
+    def _signal_supervisor(self, run_id: str) -> None:
+        proc = self._supervisors.get(run_id)
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            return
+        pid = _adopted_supervisor_pid(self.store.paths(run_id))
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGTERM)
+
+    # -- restart ------------------------------------------------------------
+
+    async def _recover(self, run_id: str) -> None:
+        state = self.store.summary(run_id).state
+        if state is State.QUEUED:
+            self.enqueue(run_id)
+        elif state.is_active:
+            paths = self.store.paths(run_id)
+            if lock_is_held(paths.lock):
+                log.info("run_adopted run_id=%s", run_id)
+                self._track(run_id, self._watch_adopted(run_id, paths))
+            elif paths.exit.exists():
+                self._finish(run_id, "finished while localwes was down")
+            else:
+                self._interrupted(run_id, paths)
+
+    async def _watch_adopted(self, run_id: str, paths: RunPaths) -> None:
+        if self.store.summary(run_id).state is State.INITIALIZING and paths.supervisor.exists():
+            self._mark_running(run_id)
+        while lock_is_held(paths.lock):
+            await asyncio.sleep(ADOPTED_POLL_S)
+        self._finish(run_id, "its supervisor stopped while localwes was down")
+
+    def _interrupted(self, run_id: str, paths: RunPaths) -> None:
+        """A run that was started but whose supervisor vanished without a record."""
+        why = "localwes stopped while this run was starting or running, and its supervisor is gone"
+        if self.store.summary(run_id).state is State.CANCELING:
+            self._end(run_id, State.CANCELED, [why])
+        elif self.requeue_interrupted:
+            _clear_attempt(paths)
+            self.store.update(
+                run_id,
+                State.QUEUED,
+                start_time=None,
+                system_logs=[f"{why}; queued again at {utc_now()}"],
+            )
+            self.enqueue(run_id)
+        else:
+            self._end(run_id, State.SYSTEM_ERROR, [why])
+
+
+def lock_is_held(path: Path) -> bool:
+    """Whether a supervisor holds this run's lock right now."""
+    lock = FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+def _adopted_supervisor_pid(paths: RunPaths) -> int | None:
+    if not lock_is_held(paths.lock):
+        return None
+    try:
+        return int(read_json(paths.supervisor)["pid"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _clear_attempt(paths: RunPaths) -> None:
+    """Remove what an interrupted attempt left, so the next one starts clean."""
+    for folder in (paths.work, paths.outputs):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+    for leftover in (paths.stdout, paths.stderr, paths.supervisor, paths.outputs_json):
+        leftover.unlink(missing_ok=True)

@@ -1,0 +1,278 @@
+"""RunStore: the run folders on disk, and the in-memory index rebuilt from them.
+
+The folders are the truth. The index (one RunSummary per run, ids sorted by
+creation time) only makes ListRuns, GetRunStatus and service-info counts fast.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import shutil
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ulid import ULID
+
+from localwes.durable import fsync_dir, fsync_tree, read_json, write_json_durably
+from localwes.errors import BadRequest, NotFound
+from localwes.models import RunRecord, RunRequest, RunSummary, State
+from localwes.names import RUN_ID_RE
+from localwes.states import check_transition
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """The documented layout of one run folder."""
+
+    root: Path
+
+    @property
+    def request(self) -> Path:
+        return self.root / "request.json"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def workflow(self) -> Path:
+        return self.root / "workflow"
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs.json"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "work"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def outputs_json(self) -> Path:
+        return self.root / "outputs.json"
+
+    @property
+    def stdout(self) -> Path:
+        return self.root / "stdout.log"
+
+    @property
+    def stderr(self) -> Path:
+        return self.root / "stderr.log"
+
+    @property
+    def tasks(self) -> Path:
+        return self.root / "tasks"
+
+    @property
+    def command(self) -> Path:
+        return self.root / "command.json"
+
+    @property
+    def exit(self) -> Path:
+        return self.root / "exit.json"
+
+    @property
+    def supervisor(self) -> Path:
+        return self.root / "supervisor.json"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.root / "supervisor.log"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
+
+    def make_folders(self) -> None:
+        for folder in (self.workflow, self.work, self.outputs, self.tasks):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+class RunStore:
+    """Creates, reads and updates run folders under `<state_dir>/runs`."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.runs_dir = state_dir / "runs"
+        self.staging_dir = state_dir / ".staging"
+        self._summaries: dict[str, RunSummary] = {}
+        self._ids: list[str] = []  # ascending, i.e. oldest first
+        self._last_id = ULID.from_int(0)
+
+    # -- start-up -----------------------------------------------------------
+
+    def open(self) -> None:
+        """Create the folders and rebuild the index from the run folders."""
+        for folder in (self.state_dir, self.runs_dir, self.staging_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A run left in staging was never acknowledged to a client: drop it.
+        for leftover in self.staging_dir.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        self._summaries.clear()
+        for entry in self.runs_dir.iterdir():
+            if RUN_ID_RE.fullmatch(entry.name):
+                self._summaries[entry.name] = self._load_summary(entry.name)
+        self._ids = sorted(self._summaries)
+        if self._ids:
+            self._last_id = ULID.from_str(self._ids[-1])
+
+    def _load_summary(self, run_id: str) -> RunSummary:
+        paths = self.paths_unchecked(run_id)
+        try:
+            record = RunRecord.from_json(read_json(paths.state))
+            tags = RunRequest.from_json(read_json(paths.request)).tags
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("run_unreadable run_id=%s error=%r", run_id, exc)
+            return RunSummary(run_id, State.UNKNOWN, None, None, {})
+        return RunSummary(run_id, record.state, record.start_time, record.end_time, tags)
+
+    # -- creating a run -----------------------------------------------------
+
+    def new_run_id(self) -> str:
+        """A fresh id that sorts after every earlier one, even within one millisecond."""
+        candidate = ULID()
+        if candidate <= self._last_id:
+            candidate = ULID.from_int(int(self._last_id) + 1)
+        self._last_id = candidate
+        return str(candidate)
+
+    def stage(self, run_id: str) -> RunPaths:
+        """A hidden folder where a new run is built before it is published."""
+        paths = RunPaths(self.staging_dir / run_id)
+        paths.root.mkdir(mode=0o700)
+        paths.make_folders()
+        return paths
+
+    def discard(self, staged: RunPaths) -> None:
+        shutil.rmtree(staged.root, ignore_errors=True)
+
+    def publish(
+        self, staged: RunPaths, request: RunRequest, record: RunRecord, extra: dict[str, Any]
+    ) -> RunPaths:
+        """Write the run whole, fsync it, and rename it into `runs/`: only then does it
+        exist. Blocking file work only: call `add` on the event loop afterwards."""
+        files = {"request.json": request.to_json(), "state.json": record.to_json(), **extra}
+        for name, content in files.items():
+            (staged.root / name).write_text(json.dumps(content, indent=2) + "\n")
+        # One fsync pass over the whole tree is cheaper than a durable write per file,
+        # and the rename below is what makes the run visible.
+        fsync_tree(staged.root)
+        final = self.paths_unchecked(staged.root.name)
+        staged.root.rename(final.root)
+        fsync_dir(self.runs_dir)
+        return final
+
+    def add(self, run_id: str, request: RunRequest, record: RunRecord) -> None:
+        """Put a published run into the index."""
+        self._index(RunSummary(run_id, record.state, None, None, request.tags))
+
+    def _index(self, summary: RunSummary) -> None:
+        if summary.run_id not in self._summaries:
+            bisect.insort(self._ids, summary.run_id)
+        self._summaries[summary.run_id] = summary
+
+    # -- reading ------------------------------------------------------------
+
+    def paths_unchecked(self, run_id: str) -> RunPaths:
+        return RunPaths(self.runs_dir / run_id)
+
+    def paths(self, run_id: str) -> RunPaths:
+        self.summary(run_id)
+        return self.paths_unchecked(run_id)
+
+    def summary(self, run_id: str) -> RunSummary:
+        try:
+            return self._summaries[run_id]
+        except KeyError:
+            raise NotFound(f"no run with id {run_id!r}; GET /runs lists the runs") from None
+
+    def record(self, run_id: str) -> RunRecord:
+        return RunRecord.from_json(read_json(self.paths(run_id).state))
+
+    def request(self, run_id: str) -> RunRequest:
+        return RunRequest.from_json(read_json(self.paths(run_id).request))
+
+    def ids(self) -> list[str]:
+        """Every run id, oldest first."""
+        return list(self._ids)
+
+    def list_runs(
+        self, page_size: int | None, page_token: str | None
+    ) -> tuple[list[RunSummary], str]:
+        """Newest first. The page token is the last id of the previous page, so a
+        walk through the pages is stable and survives restarts."""
+        size = check_page_size(page_size)
+        end = len(self._ids)
+        if page_token:
+            if not RUN_ID_RE.fullmatch(page_token):
+                raise BadRequest(f"page_token: {page_token!r} is not a token this service gave out")
+            end = bisect.bisect_left(self._ids, page_token)
+        start = max(0, end - size)
+        page = [self._summaries[i] for i in reversed(self._ids[start:end])]
+        return page, (page[-1].run_id if start > 0 and page else "")
+
+    def state_counts(self) -> dict[str, int]:
+        counts = Counter(str(s.state) for s in self._summaries.values())
+        return {str(state): counts.get(str(state), 0) for state in State}
+
+    # -- changing a run -----------------------------------------------------
+
+    def update(self, run_id: str, state: State | None = None, **changes: Any) -> RunRecord:
+        """Change state.json atomically; a new state must be a legal transition."""
+        record = self.record(run_id)
+        if state is not None:
+            check_transition(record.state, state)
+            record.state = state
+        for name, value in changes.items():
+            if name == "system_logs":
+                record.system_logs.extend(value)
+            else:
+                setattr(record, name, value)
+        write_json_durably(self.paths(run_id).state, record.to_json())
+        old = self._summaries[run_id]
+        self._summaries[run_id] = RunSummary(
+            run_id, record.state, record.start_time, record.end_time, old.tags
+        )
+        return record
+
+    # -- tasks --------------------------------------------------------------
+
+    def list_tasks(
+        self, run_id: str, page_size: int | None, page_token: str | None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Task records in the order they started (their files sort that way)."""
+        size = check_page_size(page_size)
+        names = sorted(p.stem for p in self.paths(run_id).tasks.glob("*.json"))
+        start = bisect.bisect_right(names, page_token) if page_token else 0
+        chosen = names[start : start + size]
+        tasks = [self.task(run_id, name) for name in chosen]
+        more = start + size < len(names)
+        return tasks, (chosen[-1] if more and chosen else "")
+
+    def task(self, run_id: str, task_id: str) -> dict[str, Any]:
+        path = self.paths(run_id).tasks / f"{task_id}.json"
+        try:
+            data: dict[str, Any] = read_json(path)
+        except FileNotFoundError:
+            raise NotFound(f"run {run_id} has no task {task_id!r}") from None
+        return data
+
+
+def check_page_size(page_size: int | None) -> int:
+    if page_size is None:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise BadRequest(f"page_size: {page_size} is out of range; use 1 to {MAX_PAGE_SIZE}")
+    return page_size

@@ -1,0 +1,189 @@
+"""RunWorkflow: turn the fields of a POST /runs into a published, queued run.
+
+The HTTP layer streams attachments into a staged run folder and hands over
+the other fields; everything a request means is decided here, before the run
+exists, so a rejected request leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import posixpath
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urldefrag, urlparse
+
+import aiohttp
+
+from localwes.engines import select_engine
+from localwes.engines.base import Engine
+from localwes.errors import BadRequest
+from localwes.models import RunRecord, RunRequest, State, utc_now
+from localwes.names import contained_path, safe_relative_path
+from localwes.store import RunPaths, RunStore
+
+FETCH_TIMEOUT_S = 60
+FETCH_MAX_BYTES = 64 * 1024 * 1024
+# Fields a RunRequest may carry; others are ignored, as the spec allows extensions.
+REQUIRED_FIELDS = ("workflow_type", "workflow_type_version", "workflow_url")
+
+
+class Intake:
+    """Accepts run requests: validates them, stages them, publishes them, queues them."""
+
+    def __init__(
+        self, store: RunStore, engines: Sequence[Engine], enqueue: Callable[[str], None]
+    ) -> None:
+        self.store = store
+        self.engines = engines
+        self.enqueue = enqueue
+
+    def begin(self) -> RunPaths:
+        """A staged folder for the attachments of a request being received."""
+        return self.store.stage(self.store.new_run_id())
+
+    def discard(self, staged: RunPaths) -> None:
+        self.store.discard(staged)
+
+    async def accept(self, staged: RunPaths, fields: Mapping[str, Any]) -> str:
+        """Validate the request against the staged attachments and publish the run."""
+        request = parse_run_request(fields)
+        engine = select_engine(
+            self.engines,
+            request.workflow_type,
+            request.workflow_engine,
+            request.workflow_engine_version,
+        )
+        request = RunRequest(
+            **{
+                **request.__dict__,
+                "workflow_type": engine.workflow_type,
+                "workflow_type_version": engine.normalize_type_version(
+                    request.workflow_type_version
+                ),
+            },
+        )
+        checked = engine.check_parameters(request.workflow_engine_parameters)
+        workflow = await resolve_workflow(request.workflow_url, staged)
+        inputs = engine.prepare_inputs(request.workflow_params, staged)
+        command = engine.command(workflow, checked.argv)
+        record = RunRecord(State.QUEUED, submitted_time=utc_now(), system_logs=checked.notes)
+        extra = {"inputs.json": inputs, "command.json": command.to_json()}
+        await asyncio.to_thread(self.store.publish, staged, request, record, extra)
+        run_id = staged.root.name
+        self.store.add(run_id, request, record)
+        self.enqueue(run_id)
+        return run_id
+
+
+def parse_run_request(fields: Mapping[str, Any]) -> RunRequest:
+    """Fields arrive as strings (multipart) or as JSON values (a JSON body)."""
+    for name in REQUIRED_FIELDS:
+        if not _text(fields, name):
+            raise BadRequest(f"{name}: required field is missing or empty")
+    return RunRequest(
+        workflow_type=_text(fields, "workflow_type") or "",
+        workflow_type_version=_text(fields, "workflow_type_version") or "",
+        workflow_url=(_text(fields, "workflow_url") or "").strip(),
+        workflow_params=_json_object(fields, "workflow_params"),
+        tags=_string_map(fields, "tags", allow_null=False),  # type: ignore[arg-type]
+        workflow_engine=_text(fields, "workflow_engine"),
+        workflow_engine_version=_text(fields, "workflow_engine_version"),
+        workflow_engine_parameters=_string_map(
+            fields, "workflow_engine_parameters", allow_null=True
+        ),
+    )
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str | None:
+    value = fields.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{name}: must be a string, not {type(value).__name__}")
+    return value.strip() or None
+
+
+def _json_object(fields: Mapping[str, Any], name: str) -> dict[str, Any]:
+    value = fields.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise BadRequest(f"{name}: not valid JSON ({exc}); send a JSON object") from None
+    if not isinstance(value, dict):
+        raise BadRequest(f"{name}: must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _string_map(fields: Mapping[str, Any], name: str, allow_null: bool) -> dict[str, str | None]:
+    result: dict[str, str | None] = {}
+    for key, value in _json_object(fields, name).items():
+        if value is None and allow_null:
+            result[key] = None
+        elif isinstance(value, bool):
+            result[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            result[key] = str(value)
+        else:
+            raise BadRequest(f"{name}: the value of {key!r} must be a string")
+    return result
+
+
+async def resolve_workflow(workflow_url: str, staged: RunPaths) -> str:
+    """Where the engine finds the workflow: `workflow/<name>` for an attachment or a
+    fetched document (relative to the run folder), or an absolute local path."""
+    url, fragment = urldefrag(workflow_url)
+    suffix = f"#{fragment}" if fragment else ""
+    scheme = urlparse(url).scheme.lower()
+    if scheme in ("http", "https"):
+        return await _fetch_workflow(url, staged) + suffix
+    if scheme == "file" or url.startswith("/"):
+        path = Path(unquote(urlparse(url).path) if scheme == "file" else url)
+        if not path.is_file():
+            raise BadRequest(f"workflow_url: no readable file at {str(path)!r} on this machine")
+        return str(path) + suffix
+    if scheme:
+        raise BadRequest(
+            f"workflow_url: scheme {scheme!r} is not supported; use a relative "
+            "attachment name, a local path, file://, http:// or https://"
+        )
+    relative = safe_relative_path(unquote(url), "workflow_url")
+    if not contained_path(staged.workflow, relative, "workflow_url").is_file():
+        raise BadRequest(
+            f"workflow_url: {url!r} names no attached file; attach it as "
+            "workflow_attachment or give an absolute URL"
+        )
+    return f"workflow/{relative}{suffix}"
+
+
+async def _fetch_workflow(url: str, staged: RunPaths) -> str:
+    name = posixpath.basename(urlparse(url).path) or "workflow"
+    relative = safe_relative_path(name, "workflow_url")
+    target = staged.workflow / relative
+    if target.exists():
+        raise BadRequest(f"workflow_url: fetched document {name!r} collides with an attachment")
+    try:
+        await _download(url, target)
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise BadRequest(
+            f"workflow_url: could not fetch {url}: {exc or type(exc).__name__}"
+        ) from None
+    return f"workflow/{PurePosixPath(relative)}"
+
+
+async def _download(url: str, target: Path) -> None:
+    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
+        if response.status != 200:
+            raise ValueError(f"HTTP {response.status}")
+        body = bytearray()
+        async for chunk in response.content.iter_chunked(65536):
+            body += chunk
+            if len(body) > FETCH_MAX_BYTES:
+                raise ValueError(f"larger than {FETCH_MAX_BYTES} bytes")
+    target.write_bytes(bytes(body))

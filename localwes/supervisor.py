@@ -1,0 +1,162 @@
+"""The per-run supervisor: `python -m localwes.supervisor RUN_FOLDER`.
+
+It outlives the daemon. While the engine lives it holds the run folder's lock
+(a held lock means "alive", immune to pid reuse), starts the engine from
+command.json in its own process group with its streams sent to files, and
+writes exit.json when the engine ends. SIGTERM means cancel: SIGTERM to the
+engine's group, SIGKILL after the grace period. No process of the run is
+left behind: the whole group is killed once the engine itself has ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from localwes.durable import read_json, write_json_durably
+from localwes.engines.base import EngineCommand
+from localwes.models import utc_now
+from localwes.store import RunPaths
+
+# The daemon reads this one line on the supervisor's stdout to mark the run RUNNING.
+STARTED_LINE = b"started\n"
+EXIT_ALREADY_SUPERVISED = 3
+DEFAULT_GRACE_S = 10.0
+
+
+def main(argv: list[str]) -> int:
+    paths = RunPaths(Path(argv[0]).resolve())
+    grace = float(argv[1]) if len(argv) > 1 else DEFAULT_GRACE_S
+    lock = FileLock(str(paths.lock), timeout=5)
+    try:
+        lock.acquire()
+    except Timeout:
+        print(f"run {paths.root.name} is already supervised", file=sys.stderr)
+        return EXIT_ALREADY_SUPERVISED
+    try:
+        if paths.exit.exists():
+            return 0  # it already ran; the daemon only has to read exit.json
+        write_json_durably(paths.exit, supervise(paths, grace))
+    finally:
+        lock.release()
+    return 0
+
+
+def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
+    """Run the engine to its end; return what exit.json records."""
+    start_time = utc_now()
+    # Handlers first: a cancel that comes before the engine exists must still count.
+    canceler = _Canceler(grace)
+    signal.signal(signal.SIGTERM, canceler.on_signal)
+    signal.signal(signal.SIGINT, canceler.on_signal)
+    try:
+        command = EngineCommand.from_json(read_json(paths.command))
+        if canceler.canceled:
+            raise InterruptedError("canceled before the engine started")
+        engine = _start_engine(paths, command)
+    except (OSError, ValueError, KeyError) as exc:
+        return {
+            "exit_code": None,
+            "error": f"could not start the engine: {exc}",
+            "start_time": start_time,
+            "end_time": utc_now(),
+            "canceled": canceler.canceled,
+        }
+    canceler.attach(engine.pid)
+    write_json_durably(
+        paths.supervisor, {"pid": os.getpid(), "engine_pid": engine.pid, "start_time": start_time}
+    )
+    _announce_started()
+    status = _wait_then_sweep(engine)
+    return {
+        "exit_code": status,
+        "start_time": start_time,
+        "end_time": utc_now(),
+        "canceled": canceler.canceled,
+    }
+
+
+def _start_engine(paths: RunPaths, command: EngineCommand) -> subprocess.Popen[bytes]:
+    tmp = paths.work / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    env = {**command.env, "TMPDIR": str(tmp)}
+    with paths.stdout.open("ab") as out, paths.stderr.open("ab") as err:
+        return subprocess.Popen(
+            command.argv,
+            cwd=paths.root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            process_group=0,
+        )
+
+
+def _announce_started() -> None:
+    """Tell the daemon, if it still listens, then let go of the pipe for good."""
+    # If the daemon is gone, it learns the state from the run folder later.
+    with contextlib.suppress(OSError):
+        os.write(1, STARTED_LINE)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+
+
+def _wait_then_sweep(engine: subprocess.Popen[bytes]) -> int:
+    """Wait for the engine without reaping it, kill what is left of its group while
+    the group id cannot have been reused, then reap. Returns a shell-style code."""
+    while True:
+        try:
+            os.waitid(os.P_PID, engine.pid, os.WEXITED | os.WNOWAIT)
+            break
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+    _kill_group(engine.pid, signal.SIGKILL)
+    code = engine.wait()
+    return 128 - code if code < 0 else code
+
+
+def _kill_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class _Canceler:
+    """SIGTERM to the engine's group now, SIGKILL after the grace period."""
+
+    def __init__(self, grace: float) -> None:
+        self.pgid: int | None = None
+        self.grace = grace
+        self.canceled = False
+
+    def attach(self, pgid: int) -> None:
+        self.pgid = pgid
+        if self.canceled:
+            self._terminate()
+
+    def on_signal(self, signum: int, frame: object) -> None:
+        if not self.canceled:
+            self.canceled = True
+            if self.pgid is not None:
+                self._terminate()
+
+    def _terminate(self) -> None:
+        assert self.pgid is not None
+        _kill_group(self.pgid, signal.SIGTERM)
+        timer = threading.Timer(self.grace, _kill_group, (self.pgid, signal.SIGKILL))
+        timer.daemon = True
+        timer.start()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
