@@ -14,7 +14,7 @@ import logging
 import os
 import shutil
 import signal
-import sys
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from filelock import FileLock, Timeout
 from localwes.durable import read_json, write_json_durably
 from localwes.engines.base import Engine
 from localwes.models import State, utc_now
+from localwes.processes import read_first_line, spawn_supervisor, wait_for_exit
 from localwes.store import RunPaths, RunStore
 from localwes.supervisor import STARTED_LINE
 
@@ -48,7 +49,7 @@ class Scheduler:
         self.requeue_interrupted = requeue_interrupted
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._active: dict[str, asyncio.Task[None]] = {}
-        self._supervisors: dict[str, asyncio.subprocess.Process] = {}
+        self._supervisors: dict[str, subprocess.Popen[bytes]] = {}
         self._slot_freed = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
 
@@ -102,7 +103,7 @@ class Scheduler:
         paths = self.store.paths(run_id)
         try:
             self.store.update(run_id, State.INITIALIZING, start_time=utc_now())
-            proc = await self._spawn_supervisor(paths)
+            proc = spawn_supervisor(paths.root, self.cancel_grace, paths.supervisor_log)
         except Exception as exc:
             log.exception("run_start_failed run_id=%s", run_id)
             self._end(run_id, State.SYSTEM_ERROR, [f"localwes could not start the run: {exc}"])
@@ -110,25 +111,10 @@ class Scheduler:
         self._supervisors[run_id] = proc
         if self.store.summary(run_id).state is State.CANCELING:
             proc.send_signal(signal.SIGTERM)
-        assert proc.stdout is not None
-        if await proc.stdout.readline() == STARTED_LINE:
+        if await read_first_line(proc) == STARTED_LINE:
             self._mark_running(run_id)
-        await proc.wait()
-        self._finish(run_id, f"supervisor exited with status {proc.returncode}")
-
-    async def _spawn_supervisor(self, paths: RunPaths) -> asyncio.subprocess.Process:
-        with paths.supervisor_log.open("ab") as errors:
-            return await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "localwes.supervisor",
-                str(paths.root),
-                str(self.cancel_grace),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=errors,
-                start_new_session=True,
-            )
+        status = await wait_for_exit(proc)
+        self._finish(run_id, f"supervisor exited with status {status}")
 
     def _mark_running(self, run_id: str) -> None:
         if self.store.summary(run_id).state is State.INITIALIZING:

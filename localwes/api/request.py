@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
+from aiohttp.hdrs import CONTENT_DISPOSITION
+from aiohttp.http_exceptions import HttpProcessingError
 
 from localwes.errors import BadRequest, PayloadTooLarge
 from localwes.names import contained_path, safe_relative_path
@@ -37,9 +41,12 @@ async def read_run_fields(
         return await _read_json_body(request)
     if request.content_type == "multipart/form-data":
         return await _read_multipart(request, attachments, limits)
+    if request.content_type == "application/x-www-form-urlencoded":
+        # What a form with no files becomes in many clients: fields, no attachments.
+        return {key: str(value) for key, value in (await request.post()).items()}
     raise BadRequest(
         f"Content-Type {request.content_type!r} is not accepted; send multipart/form-data "
-        "(with attachments) or application/json"
+        "(with attachments), application/x-www-form-urlencoded or application/json"
     )
 
 
@@ -69,9 +76,9 @@ async def _read_multipart(
                 if part.name in fields:
                     raise BadRequest(f"{part.name}: given more than once")
                 fields[part.name] = await _read_text(part, budget)
-    except (ValueError, AssertionError) as exc:
-        if isinstance(exc, BadRequest):
-            raise
+    except BadRequest:
+        raise
+    except (ValueError, AssertionError, HttpProcessingError) as exc:
         raise BadRequest(f"malformed multipart body: {exc}") from None
     return fields
 
@@ -106,13 +113,25 @@ async def _read_text(part: BodyPartReader, budget: _Budget) -> str:
         raise BadRequest(f"{part.name}: not UTF-8 text") from None
 
 
-async def _save_attachment(part: BodyPartReader, attachments: Path, budget: _Budget) -> None:
-    if not part.filename:
+def attachment_name(part: BodyPartReader) -> str:
+    """The part's file name exactly as sent. aiohttp's own `part.filename` silently
+    strips a leading "/", and an unsafe name must be refused, never renamed."""
+    message = Message()
+    message["content-disposition"] = part.headers.get(CONTENT_DISPOSITION, "")
+    name = message.get_filename()
+    if not name:
         raise BadRequest(f"{ATTACHMENT}: every part needs a filename in Content-Disposition")
-    relative = safe_relative_path(part.filename, ATTACHMENT)
+    # Some clients (aiohttp's among them) percent-encode file names, "/" included,
+    # as RFC 7578 section 4.2 allows; names are checked after decoding.
+    return unquote(name)
+
+
+async def _save_attachment(part: BodyPartReader, attachments: Path, budget: _Budget) -> None:
+    name = attachment_name(part)
+    relative = safe_relative_path(name, ATTACHMENT)
     target = contained_path(attachments, relative, ATTACHMENT)
     if target.exists():
-        raise BadRequest(f"{ATTACHMENT}: {part.filename!r} is attached more than once")
+        raise BadRequest(f"{ATTACHMENT}: {name!r} is attached more than once")
     budget.count_file()
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("xb") as out:

@@ -133,7 +133,7 @@ class CwltoolEngine:
         argv = [
             sys.executable,
             "-m",
-            "cwltool",
+            "localwes.engines.cwltool_runner",
             "--outdir",
             "outputs",
             "--tmpdir-prefix",
