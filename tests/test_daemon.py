@@ -1,0 +1,71 @@
+"""`localwes serve` as a user runs it: a separate process, stopped and killed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from tests.conftest import DATA
+from tests.helpers import Wes, wait_no_processes
+
+SLEEP = {"sleep.cwl": DATA / "cwl" / "sleep.cwl"}
+
+
+async def test_serve_logs_its_url_and_stops_cleanly_on_sigterm(daemon_factory: Any) -> None:
+    daemon = daemon_factory()
+    assert daemon.base.startswith("http://127.0.0.1:")
+    async with aiohttp.ClientSession() as session:
+        info = await Wes(session, daemon.base).get("/service-info")
+    assert info["type"]["artifact"] == "wes"
+    started = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    assert daemon.proc.wait(timeout=15) == 0
+    assert time.monotonic() - started < 10
+    daemon = daemon_factory()
+    daemon.proc.send_signal(signal.SIGINT)
+    assert daemon.proc.wait(timeout=15) == 0
+
+
+async def test_a_second_daemon_on_the_same_state_dir_refuses(
+    daemon_factory: Any, state_dir: Path
+) -> None:
+    first = daemon_factory()
+    second = subprocess.run(
+        [sys.executable, "-m", "localwes", "serve", "--port", "0", "--state-dir",
+         str(state_dir), "--container", "none"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert second.returncode != 0
+    assert "another localwes daemon" in second.stderr
+    assert str(first.proc.pid) in second.stderr
+
+
+async def test_kill_9_with_runs_queued_and_running_loses_nothing(
+    daemon_factory: Any, state_dir: Path
+) -> None:
+    daemon = daemon_factory()
+    async with aiohttp.ClientSession() as session:
+        wes = Wes(session, daemon.base)
+        run_ids = [await wes.submit("sleep.cwl", {"seconds": 2}, dict(SLEEP)) for _ in range(4)]
+        await wes.wait(run_ids[0], {"RUNNING"})
+    daemon.stop(kill=True)
+    daemon = daemon_factory()
+    async with aiohttp.ClientSession() as session:
+        wes = Wes(session, daemon.base)
+        for run_id in run_ids:
+            assert await wes.wait(run_id, timeout=120) == "COMPLETE"
+            log = await wes.get(f"/runs/{run_id}")
+            assert log["run_log"]["exit_code"] == 0
+        listed = await wes.get("/runs")
+    assert sorted(r["run_id"] for r in listed["runs"]) == sorted(run_ids)
+    for run_id in run_ids:
+        exit_record = json.loads((state_dir / "runs" / run_id / "exit.json").read_text())
+        assert exit_record["exit_code"] == 0
+    assert await wait_no_processes(state_dir / "runs") == []
