@@ -20,7 +20,9 @@ def spawn_supervisor(run_folder: Path, grace: float, log: Path) -> subprocess.Po
     with log.open("ab") as errors:
         return subprocess.Popen(
             [sys.executable, "-m", "localwes.supervisor", str(run_folder), str(grace)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
             start_new_session=True,
         )
 

@@ -34,8 +34,11 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 
 def make_settings(state_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "state_dir": state_dir, "port": 0, "container": "none",
-        "max_concurrent": 2, "cancel_grace": 2.0,
+        "state_dir": state_dir,
+        "port": 0,
+        "container": "none",
+        "max_concurrent": 2,
+        "cancel_grace": 2.0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -70,9 +73,23 @@ class Daemon:
         self.state_dir = state_dir
         self.log = state_dir.parent / "daemon.log"
         state_dir.mkdir(parents=True, exist_ok=True)
-        argv = [sys.executable, "-m", "localwes", "serve", "--port", "0",
-                "--state-dir", str(state_dir), "--container", "none",
-                "--max-concurrent", "2", "--cancel-grace", "2", *extra]
+        argv = [
+            sys.executable,
+            "-m",
+            "localwes",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(state_dir),
+            "--container",
+            "none",
+            "--max-concurrent",
+            "2",
+            "--cancel-grace",
+            "2",
+            *extra,
+        ]
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.base = self._wait_for_url()

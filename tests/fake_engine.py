@@ -58,8 +58,9 @@ class FakeEngine:
         return params
 
     def command(self, workflow: str, engine_args: list[str]) -> EngineCommand:
-        return EngineCommand(self.name, [sys.executable, workflow, "inputs.json"],
-                             engine_environment())
+        return EngineCommand(
+            self.name, [sys.executable, workflow, "inputs.json"], engine_environment()
+        )
 
     def collect_outputs(self, paths: RunPaths) -> dict[str, Any]:
         try:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,7 @@ class Wes:
         self,
         workflow_url: str,
         params: dict[str, Any] | None = None,
-        attachments: dict[str, Path | bytes] | None = None,
+        attachments: Mapping[str, Path | bytes] | None = None,
         status: int = 200,
         **fields: str,
     ) -> Any:
@@ -95,10 +97,8 @@ def processes_under(folder: Path) -> list[int]:
 
 def kill_processes_under(folder: Path) -> None:
     for pid in processes_under(folder):
-        try:
+        with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
 
 
 async def wait_no_processes(folder: Path, timeout: float = 10) -> list[int]:

@@ -14,8 +14,12 @@ CWL = DATA / "cwl"
 
 
 async def test_a_tool_runs_and_returns_outputs_and_logs(wes: Wes, state_dir: Path) -> None:
-    run_id = await wes.submit("echo.cwl", {"message": "hello"}, {"echo.cwl": CWL / "echo.cwl"},
-                              tags=json.dumps({"project": "demo"}))
+    run_id = await wes.submit(
+        "echo.cwl",
+        {"message": "hello"},
+        {"echo.cwl": CWL / "echo.cwl"},
+        tags=json.dumps({"project": "demo"}),
+    )
     assert await wes.wait(run_id) == "COMPLETE"
     log = await wes.get(f"/runs/{run_id}")
     run_folder = state_dir / "runs" / run_id
@@ -36,8 +40,17 @@ async def test_a_tool_runs_and_returns_outputs_and_logs(wes: Wes, state_dir: Pat
         async with session.get(log["run_log"]["stdout"]) as response:
             assert json.loads(await response.text()) == log["outputs"]
     # The run folder holds everything, as README documents it.
-    for name in ("request.json", "state.json", "inputs.json", "command.json", "exit.json",
-                 "stdout.log", "stderr.log", "workflow/echo.cwl", "outputs/out.txt"):
+    for name in (
+        "request.json",
+        "state.json",
+        "inputs.json",
+        "command.json",
+        "exit.json",
+        "stdout.log",
+        "stderr.log",
+        "workflow/echo.cwl",
+        "outputs/out.txt",
+    ):
         assert (run_folder / name).exists(), name
     assert json.loads((run_folder / "request.json").read_text())["workflow_params"] == {
         "message": "hello"
@@ -45,8 +58,11 @@ async def test_a_tool_runs_and_returns_outputs_and_logs(wes: Wes, state_dir: Pat
 
 
 async def test_scatter_workflow_with_subfolders_and_relative_inputs(wes: Wes) -> None:
-    attachments = {k: v for k, v in attach_tree(CWL).items()
-                   if k.startswith(("tools/", "data/")) or k == "scatter.cwl"}
+    attachments = {
+        k: v
+        for k, v in attach_tree(CWL).items()
+        if k.startswith(("tools/", "data/")) or k == "scatter.cwl"
+    }
     params = {"texts": [{"class": "File", "location": f"data/{n}.txt"} for n in "abc"]}
     run_id = await wes.submit("scatter.cwl", params, attachments)
     assert await wes.wait(run_id) == "COMPLETE"
@@ -70,8 +86,11 @@ async def test_workflow_url_with_fragment_and_params_as_a_file_part(wes: Wes) ->
 
 
 async def test_local_workflow_by_absolute_path_and_file_url(wes: Wes, tmp_path: Path) -> None:
-    body = {"workflow_type": "CWL", "workflow_type_version": "v1.2",
-            "workflow_params": {"message": "json body"}}
+    body = {
+        "workflow_type": "CWL",
+        "workflow_type_version": "v1.2",
+        "workflow_params": {"message": "json body"},
+    }
     first = await wes.post("/runs", json={**body, "workflow_url": str(CWL / "echo.cwl")})
     second = await wes.post("/runs", json={**body, "workflow_url": (CWL / "echo.cwl").as_uri()})
     for run in (first, second):
@@ -84,7 +103,11 @@ async def test_http_workflow_url_is_fetched_into_the_run_folder(
     wes: Wes, state_dir: Path, aiohttp_server: object
 ) -> None:
     app = aiohttp.web.Application()
-    app.router.add_get("/wf/echo.cwl", lambda _r: aiohttp.web.FileResponse(CWL / "echo.cwl"))
+
+    async def serve_echo(_request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
+        return aiohttp.web.FileResponse(CWL / "echo.cwl")
+
+    app.router.add_get("/wf/echo.cwl", serve_echo)
     server = await aiohttp_server(app)  # type: ignore[operator]
     url = f"http://127.0.0.1:{server.port}/wf/echo.cwl"
     run_id = await wes.submit(url, {"message": "fetched"})
@@ -131,10 +154,12 @@ async def _sleep_started(run_folder: Path) -> bool:
 
 async def test_engine_parameters_allowed_dropped_and_refused(wes: Wes, state_dir: Path) -> None:
     attachments = {"echo.cwl": CWL / "echo.cwl"}
-    params = json.dumps({"--parallel": None, "--outdir": "/tmp/elsewhere", "--quiet": "",
-                         "--on-error": "continue"})
-    run_id = await wes.submit("echo.cwl", {"message": "x"}, attachments,
-                              workflow_engine_parameters=params)
+    params = json.dumps(
+        {"--parallel": None, "--outdir": "/tmp/elsewhere", "--quiet": "", "--on-error": "continue"}
+    )
+    run_id = await wes.submit(
+        "echo.cwl", {"message": "x"}, attachments, workflow_engine_parameters=params
+    )
     assert await wes.wait(run_id) == "COMPLETE"
     log = await wes.get(f"/runs/{run_id}")
     cmd = log["run_log"]["cmd"]
@@ -142,8 +167,13 @@ async def test_engine_parameters_allowed_dropped_and_refused(wes: Wes, state_dir
     assert "/tmp/elsewhere" not in " ".join(cmd)
     notes = " ".join(log["run_log"]["system_logs"])
     assert "--outdir dropped" in notes and "--quiet dropped" in notes
-    refused = await wes.submit("echo.cwl", {}, attachments, status=400,
-                               workflow_engine_parameters=json.dumps({"--preserve-entire-environment": ""}))
+    refused = await wes.submit(
+        "echo.cwl",
+        {},
+        attachments,
+        status=400,
+        workflow_engine_parameters=json.dumps({"--preserve-entire-environment": ""}),
+    )
     assert "workflow_engine_parameters" in refused["msg"]
     assert "--preserve-entire-environment" in refused["msg"]
     assert len(list((state_dir / "runs").iterdir())) == 1

@@ -38,9 +38,22 @@ async def test_a_second_daemon_on_the_same_state_dir_refuses(
 ) -> None:
     first = daemon_factory()
     second = subprocess.run(
-        [sys.executable, "-m", "localwes", "serve", "--port", "0", "--state-dir",
-         str(state_dir), "--container", "none"],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "localwes",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(state_dir),
+            "--container",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert second.returncode != 0
     assert "another localwes daemon" in second.stderr

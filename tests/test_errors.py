@@ -19,11 +19,15 @@ def raw_multipart(fields: dict[str, str], files: dict[str, bytes]) -> tuple[byte
     boundary = "localwes-test-boundary"
     chunks = []
     for name, value in fields.items():
-        chunks.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                      f"{value}\r\n".encode())
+        chunks.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n".encode()
+        )
     for filename, content in files.items():
-        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="workflow_attachment"; '
-                f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n')
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="workflow_attachment"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        )
         chunks.append(head.encode("utf-8", "surrogateescape") + content + b"\r\n")
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
@@ -56,31 +60,43 @@ async def test_missing_required_field(wes: Wes, state_dir: Path, missing: str) -
         ({"workflow_type": "PYTHON"}, ["workflow_type", "PYTHON", "CWL"]),
         ({"workflow_type_version": "v0.9"}, ["workflow_type_version", "v1.2"]),
         ({"workflow_engine": "toil"}, ["workflow_engine", "toil"]),
-        ({"workflow_engine": "cwltool", "workflow_engine_version": "0.1"},
-         ["workflow_engine_version", "0.1"]),
+        (
+            {"workflow_engine": "cwltool", "workflow_engine_version": "0.1"},
+            ["workflow_engine_version", "0.1"],
+        ),
         ({"workflow_engine_version": "1.0"}, ["workflow_engine", "required"]),
         ({"workflow_params": "{not json"}, ["workflow_params", "JSON"]),
         ({"workflow_params": "[1, 2]"}, ["workflow_params", "object"]),
         ({"tags": "{"}, ["tags", "JSON"]),
         ({"tags": '{"a": {"b": 1}}'}, ["tags", "'a'"]),
         ({"workflow_engine_parameters": "nope"}, ["workflow_engine_parameters", "JSON"]),
-        ({"workflow_engine_parameters": '{"--cachedir": "/tmp"}'},
-         ["workflow_engine_parameters", "--cachedir"]),
+        (
+            {"workflow_engine_parameters": '{"--cachedir": "/tmp"}'},
+            ["workflow_engine_parameters", "--cachedir"],
+        ),
         ({"workflow_url": "missing.cwl"}, ["workflow_url", "missing.cwl"]),
         ({"workflow_url": "../echo.cwl"}, ["workflow_url", ".."]),
         ({"workflow_url": "ftp://example.org/x.cwl"}, ["workflow_url", "ftp"]),
         ({"workflow_url": "/no/such/file.cwl"}, ["workflow_url", "/no/such/file.cwl"]),
-        ({"workflow_params": '{"f": {"class": "File", "location": "nothere.txt"}}'},
-         ["workflow_params.f.location", "nothere.txt"]),
-        ({"workflow_params": '{"f": {"class": "File", "path": "../../etc/passwd"}}'},
-         ["workflow_params.f.path", ".."]),
+        (
+            {"workflow_params": '{"f": {"class": "File", "location": "nothere.txt"}}'},
+            ["workflow_params.f.location", "nothere.txt"],
+        ),
+        (
+            {"workflow_params": '{"f": {"class": "File", "path": "../../etc/passwd"}}'},
+            ["workflow_params.f.path", ".."],
+        ),
     ],
 )
 async def test_bad_field_is_400_naming_it(
     wes: Wes, state_dir: Path, fields: dict[str, str], words: list[str]
 ) -> None:
-    values = {"workflow_type": "CWL", "workflow_type_version": "v1.2",
-              "workflow_url": "echo.cwl", **fields}
+    values = {
+        "workflow_type": "CWL",
+        "workflow_type_version": "v1.2",
+        "workflow_url": "echo.cwl",
+        **fields,
+    }
     body, ctype = raw_multipart(values, {"echo.cwl": ECHO["echo.cwl"].read_bytes()})
     error = await wes.post("/runs", status=400, data=body, headers={"Content-Type": ctype})
     assert_error(error, 400, *words)
@@ -120,9 +136,13 @@ async def test_duplicate_attachment_and_wrong_content_type(wes: Wes, state_dir: 
     )
     error = await wes.post("/runs", status=400, data=files_twice, headers={"Content-Type": ctype})
     assert_error(error, 400, "workflow_attachment", "more than once")
-    error = await wes.post("/runs", status=400, data="hello", headers={"Content-Type": "text/plain"})
+    error = await wes.post(
+        "/runs", status=400, data="hello", headers={"Content-Type": "text/plain"}
+    )
     assert_error(error, 400, "Content-Type")
-    error = await wes.post("/runs", status=400, data="{", headers={"Content-Type": "application/json"})
+    error = await wes.post(
+        "/runs", status=400, data="{", headers={"Content-Type": "application/json"}
+    )
     assert_error(error, 400, "JSON")
     assert_nothing_left(state_dir)
 
@@ -151,16 +171,25 @@ async def test_unknown_task_and_cancel_of_unknown_run(wes: Wes) -> None:
     await wes.wait(run_id)
 
 
-@pytest.mark.parametrize("query", [{"page_size": "0"}, {"page_size": "x"},
-                                   {"page_size": "100000"}, {"page_token": "garbage"}])
+@pytest.mark.parametrize(
+    "query",
+    [{"page_size": "0"}, {"page_size": "x"}, {"page_size": "100000"}, {"page_token": "garbage"}],
+)
 async def test_bad_paging_is_400(wes: Wes, query: dict[str, str]) -> None:
     assert_error(await wes.get("/runs", status=400, **query), 400, next(iter(query)))
 
 
 async def test_json_body_fields_are_checked_too(wes: Wes, state_dir: Path) -> None:
-    error = await wes.post("/runs", status=400, json={
-        "workflow_type": "CWL", "workflow_type_version": "v1.2",
-        "workflow_url": "echo.cwl", "workflow_params": json.dumps({"message": "x"})})
+    error = await wes.post(
+        "/runs",
+        status=400,
+        json={
+            "workflow_type": "CWL",
+            "workflow_type_version": "v1.2",
+            "workflow_url": "echo.cwl",
+            "workflow_params": json.dumps({"message": "x"}),
+        },
+    )
     assert_error(error, 400, "workflow_url", "echo.cwl")
     error = await wes.post("/runs", status=400, json=["not", "an", "object"])
     assert_error(error, 400, "JSON object")

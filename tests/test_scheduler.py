@@ -16,8 +16,11 @@ from tests.helpers import Wes, processes_under, wait_no_processes
 
 async def submit_fake(wes: Wes, **params: Any) -> str:
     run_id: str = await wes.submit(
-        "run.py", params, {"run.py": SCRIPT.encode()},
-        workflow_type="FAKE", workflow_type_version="1",
+        "run.py",
+        params,
+        {"run.py": SCRIPT.encode()},
+        workflow_type="FAKE",
+        workflow_type_version="1",
     )
     return run_id
 
@@ -114,7 +117,10 @@ async def test_service_info_counts_match_the_runs(wes: Wes) -> None:
     assert sum(counts.values()) == 2
     assert info["workflow_engine_versions"]["cwltool"]["workflow_engine_version"][0][0].isdigit()
     assert info["workflow_type_versions"]["CWL"]["workflow_type_version"] == [
-        "v1.0", "v1.1", "v1.2"]
+        "v1.0",
+        "v1.1",
+        "v1.2",
+    ]
 
 
 async def test_stop_and_start_again_picks_up_queued_and_running_runs(
