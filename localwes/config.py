@@ -6,6 +6,7 @@ flags and the README's settings table are generated from these declarations.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -34,7 +35,9 @@ def setting(default: Any, help: str, choices: tuple[str, ...] = (), shown: str =
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = setting("127.0.0.1", "Address to listen on. Loopback only by default.")
+    host: str = setting(
+        "127.0.0.1", "Address to listen on: a loopback address (127.0.0.1, ::1, localhost)."
+    )
     port: int = setting(DEFAULT_PORT, "TCP port to listen on; 0 picks a free one.")
     state_dir: Path = setting(
         None, "Where run folders live.", shown="$XDG_STATE_HOME/localwes (~/.local/state/localwes)"
@@ -84,6 +87,36 @@ def check_settings(settings: Settings) -> None:
         raise SettingsError("max_concurrent: must be at least 1")
     if not 0 <= settings.port <= 65535:
         raise SettingsError("port: must be between 0 and 65535")
+    if not is_loopback(settings.host):
+        # Whoever can POST /runs can run any command as this user, and localwes has
+        # no authentication yet: it does not listen where others can reach it.
+        raise SettingsError(
+            f"host: {settings.host!r} is not a loopback address; localwes only listens on "
+            "loopback (127.0.0.1, ::1, localhost)"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def settings_table() -> str:
+    """The README's settings table, generated from the declarations."""
+    rows = ["| setting | flag | environment | default | meaning |", "|---|---|---|---|---|"]
+    for f in fields(Settings):
+        default = f.metadata.get("shown") or f.default
+        choices = f.metadata.get("choices")
+        meaning = f.metadata["help"] + (f" One of: {', '.join(choices)}." if choices else "")
+        rows.append(
+            f"| `{f.name}` | `--{f.name.replace('_', '-')}` | `LOCALWES_{f.name.upper()}` "
+            f"| {default} | {meaning} |"
+        )
+    return "\n".join(rows)
 
 
 def setting_type(name: str) -> type:
