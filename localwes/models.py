@@ -57,8 +57,7 @@ class RunRequest:
     tags: dict[str, str] = field(default_factory=dict)
     workflow_engine: str | None = None
     workflow_engine_version: str | None = None
-    # Values may be null: flags without a value (toil-wes-cwl-runner sends them so).
-    workflow_engine_parameters: dict[str, str | None] = field(default_factory=dict)
+    workflow_engine_parameters: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

@@ -15,13 +15,15 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from filelock import FileLock, Timeout
 
 from localwes.durable import read_json, write_json_durably
 from localwes.engines.base import Engine
+from localwes.errors import NotFound
 from localwes.models import State, utc_now
 from localwes.processes import read_first_line, spawn_supervisor, wait_for_exit
 from localwes.store import RunPaths, RunStore
@@ -86,13 +88,30 @@ class Scheduler:
             while len(self._active) >= self.max_concurrent:
                 self._slot_freed.clear()
                 await self._slot_freed.wait()
-            if self.store.summary(run_id).state is State.QUEUED:
+            if self._state_or_none(run_id) is State.QUEUED:
                 self._track(run_id, self._execute(run_id))
 
-    def _track(self, run_id: str, work: object) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(work, name=f"run-{run_id}")  # type: ignore[arg-type]
+    def _state_or_none(self, run_id: str) -> State | None:
+        try:
+            return self.store.summary(run_id).state
+        except NotFound:
+            return None  # its folder was removed by hand
+
+    def _track(self, run_id: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._guarded(run_id, work), name=f"run-{run_id}")
         self._active[run_id] = task
         task.add_done_callback(lambda _t: self._release(run_id))
+
+    async def _guarded(self, run_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """No accepted run is left stuck: a failure of localwes itself ends the run
+        SYSTEM_ERROR with the reason, and never stops the scheduler."""
+        try:
+            await work
+        except Exception as exc:
+            log.exception("run_failed run_id=%s", run_id)
+            with contextlib.suppress(Exception):
+                self._signal_supervisor(run_id)  # nothing of the run may outlive its end
+                self._end(run_id, State.SYSTEM_ERROR, [f"localwes failed on this run: {exc!r}"])
 
     def _release(self, run_id: str) -> None:
         self._active.pop(run_id, None)
@@ -101,13 +120,8 @@ class Scheduler:
 
     async def _execute(self, run_id: str) -> None:
         paths = self.store.paths(run_id)
-        try:
-            self.store.update(run_id, State.INITIALIZING, start_time=utc_now())
-            proc = spawn_supervisor(paths.root, self.cancel_grace, paths.supervisor_log)
-        except Exception as exc:
-            log.exception("run_start_failed run_id=%s", run_id)
-            self._end(run_id, State.SYSTEM_ERROR, [f"localwes could not start the run: {exc}"])
-            return
+        self.store.update(run_id, State.INITIALIZING, start_time=utc_now())
+        proc = spawn_supervisor(paths.root, self.cancel_grace, paths.supervisor_log)
         self._supervisors[run_id] = proc
         if self.store.summary(run_id).state is State.CANCELING:
             proc.send_signal(signal.SIGTERM)

@@ -88,12 +88,10 @@ def parse_run_request(fields: Mapping[str, Any]) -> RunRequest:
         workflow_type_version=_text(fields, "workflow_type_version") or "",
         workflow_url=(_text(fields, "workflow_url") or "").strip(),
         workflow_params=_json_object(fields, "workflow_params"),
-        tags=_string_map(fields, "tags", allow_null=False),  # type: ignore[arg-type]
+        tags=_string_map(fields, "tags"),
         workflow_engine=_text(fields, "workflow_engine"),
         workflow_engine_version=_text(fields, "workflow_engine_version"),
-        workflow_engine_parameters=_string_map(
-            fields, "workflow_engine_parameters", allow_null=True
-        ),
+        workflow_engine_parameters=_string_map(fields, "workflow_engine_parameters"),
     )
 
 
@@ -120,11 +118,13 @@ def _json_object(fields: Mapping[str, Any], name: str) -> dict[str, Any]:
     return value
 
 
-def _string_map(fields: Mapping[str, Any], name: str, allow_null: bool) -> dict[str, str | None]:
-    result: dict[str, str | None] = {}
+def _string_map(fields: Mapping[str, Any], name: str) -> dict[str, str]:
+    """A JSON object of strings. A null value becomes "": toil-wes-cwl-runner sends
+    flags without a value as null, and the spec wants strings."""
+    result: dict[str, str] = {}
     for key, value in _json_object(fields, name).items():
-        if value is None and allow_null:
-            result[key] = None
+        if value is None:
+            result[key] = ""
         elif isinstance(value, bool):
             result[key] = "true" if value else "false"
         elif isinstance(value, str | int | float):

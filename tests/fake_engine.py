@@ -51,7 +51,7 @@ class FakeEngine:
     def normalize_type_version(self, version: str) -> str:
         return version
 
-    def check_parameters(self, params: dict[str, str | None]) -> CheckedParameters:
+    def check_parameters(self, params: dict[str, str]) -> CheckedParameters:
         return CheckedParameters()
 
     def prepare_inputs(self, params: dict[str, Any], staged: RunPaths) -> dict[str, Any]:

@@ -84,7 +84,7 @@ class Engine(Protocol):
 
     def normalize_type_version(self, version: str) -> str: ...
 
-    def check_parameters(self, params: dict[str, str | None]) -> CheckedParameters: ...
+    def check_parameters(self, params: dict[str, str]) -> CheckedParameters: ...
 
     def prepare_inputs(self, params: dict[str, Any], staged: RunPaths) -> dict[str, Any]: ...
 
@@ -103,7 +103,7 @@ def engine_environment() -> dict[str, str]:
 
 
 def check_allow_listed(
-    params: dict[str, str | None],
+    params: dict[str, str],
     allowed: dict[str, EngineParameter],
     daemon_owned: frozenset[str],
     engine: str,
@@ -114,7 +114,7 @@ def check_allow_listed(
     for key, value in params.items():
         flag = key if key.startswith("-") else f"--{key}"
         flag, _, inline = flag.partition("=")
-        if inline and value in (None, ""):
+        if inline and not value:
             value = inline
         if flag in daemon_owned:
             checked.notes.append(f"engine parameter {key} dropped: localwes sets it itself")
@@ -129,8 +129,8 @@ def check_allow_listed(
     return checked
 
 
-def _flag_argv(spec: EngineParameter, value: str | None, key: str) -> list[str]:
-    text = "" if value is None else str(value).strip()
+def _flag_argv(spec: EngineParameter, value: str, key: str) -> list[str]:
+    text = value.strip()
     if spec.type == "bool":
         if text.lower() in ("", "true", "1", "yes"):
             return [spec.name]

@@ -117,7 +117,7 @@ class CwltoolEngine:
             )
         return wanted
 
-    def check_parameters(self, params: dict[str, str | None]) -> CheckedParameters:
+    def check_parameters(self, params: dict[str, str]) -> CheckedParameters:
         return check_allow_listed(params, ALLOWED, DAEMON_OWNED, self.name)
 
     def prepare_inputs(self, params: dict[str, Any], staged: RunPaths) -> dict[str, Any]:
