@@ -24,36 +24,11 @@ from typing import Any
 
 import aiohttp
 
+from tests.helpers import start_serve
+
 ECHO = Path(__file__).resolve().parent.parent / "tests" / "data" / "cwl" / "echo.cwl"
 SLEEP = ECHO.with_name("sleep.cwl")
 TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED"}
-
-
-def start_daemon(state_dir: Path, max_concurrent: int) -> tuple[subprocess.Popen[bytes], str]:
-    log = state_dir.parent / "daemon.log"
-    argv = [
-        sys.executable,
-        "-m",
-        "localwes",
-        "serve",
-        "--port",
-        "0",
-        "--state-dir",
-        str(state_dir),
-        "--container",
-        "none",
-        "--max-concurrent",
-        str(max_concurrent),
-    ]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=out)
-    for _ in range(600):
-        for line in log.read_text().splitlines():
-            if "listening on " in line:
-                return proc, line.split("listening on ")[1].split()[0]
-        time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError(log.read_text())
 
 
 def form(workflow: Path, params: dict[str, Any]) -> aiohttp.FormData:
@@ -145,14 +120,14 @@ async def main() -> None:
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {python}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        daemon, base = start_daemon(root / "post-state", max_concurrent=1)
+        daemon, base = start_serve(root / "post-state", root / "post.log", "--max-concurrent", "1")
         try:
             posts = await post_latencies(base, args.posts)
             print(f"POST /runs (small attachment, durable)   {describe(posts)}")
         finally:
             daemon.terminate()
             daemon.wait()
-        daemon, base = start_daemon(root / "rt-state", max_concurrent=2)
+        daemon, base = start_serve(root / "rt-state", root / "rt.log", "--max-concurrent", "2")
         api, direct = [], []
         try:
             for i in range(args.repeats):  # interleaved, so both see the same noise

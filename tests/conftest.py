@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,7 @@ from localwes.api.app import create_app
 from localwes.config import Settings
 from localwes.engines.cwltool import CwltoolEngine
 from tests.fake_engine import FakeEngine
-from tests.helpers import Wes, kill_processes_under
+from tests.helpers import Wes, kill_processes_under, start_serve
 
 DATA = Path(__file__).parent / "data"
 
@@ -71,40 +68,10 @@ class Daemon:
 
     def __init__(self, state_dir: Path, *extra: str) -> None:
         self.state_dir = state_dir
-        self.log = state_dir.parent / "daemon.log"
-        state_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            sys.executable,
-            "-m",
-            "localwes",
-            "serve",
-            "--port",
-            "0",
-            "--state-dir",
-            str(state_dir),
-            "--container",
-            "none",
-            "--max-concurrent",
-            "2",
-            "--cancel-grace",
-            "2",
-            *extra,
-        ]
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-        self.base = self._wait_for_url()
+        log = state_dir.parent / "daemon.log"
+        flags = ("--max-concurrent", "2", "--cancel-grace", "2", *extra)
+        self.proc, self.base = start_serve(state_dir, log, *flags)
         self.url = self.base.removesuffix("/ga4gh/wes/v1")
-
-    def _wait_for_url(self) -> str:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            for line in self.log.read_text().splitlines()[::-1]:
-                if "listening on " in line:
-                    return line.split("listening on ")[1].split()[0]
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"localwes serve exited: {self.log.read_text()}")
-            time.sleep(0.05)
-        raise RuntimeError("localwes serve did not start")
 
     def stop(self, kill: bool = False) -> int:
         if self.proc.poll() is None:
@@ -117,10 +84,6 @@ def daemon_factory(state_dir: Path) -> Iterator[Any]:
     started: list[Daemon] = []
 
     def start(*extra: str) -> Daemon:
-        # The log is shared across restarts: forget earlier "listening" lines.
-        log = state_dir.parent / "daemon.log"
-        if log.exists():
-            log.unlink()
         daemon = Daemon(state_dir, *extra)
         started.append(daemon)
         return daemon

@@ -6,7 +6,6 @@ stdout (as cwltool does) and exits with the code it wants the run to have.
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
@@ -15,6 +14,7 @@ from localwes.engines.base import (
     EngineCommand,
     EngineParameter,
     engine_environment,
+    read_output_object,
 )
 from localwes.store import RunPaths
 
@@ -63,8 +63,4 @@ class FakeEngine:
         )
 
     def collect_outputs(self, paths: RunPaths) -> dict[str, Any]:
-        try:
-            value = json.loads(paths.stdout.read_text())
-        except (OSError, ValueError):
-            return {}
-        return value if isinstance(value, dict) else {}
+        return read_output_object(paths.stdout)

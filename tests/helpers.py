@@ -7,6 +7,8 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -106,3 +108,36 @@ async def wait_no_processes(folder: Path, timeout: float = 10) -> list[int]:
     while (left := processes_under(folder)) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     return left
+
+
+def serve_argv(state_dir: Path, *extra: str) -> list[str]:
+    """`localwes serve` on an ephemeral port, without containers."""
+    flags = ["--port", "0", "--state-dir", str(state_dir), "--container", "none"]
+    return [sys.executable, "-m", "localwes", "serve", *flags, *extra]
+
+
+def start_serve(state_dir: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `localwes serve` as its own process; return it and its API base URL."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            serve_argv(state_dir, *extra), stdout=out, stderr=out, stdin=subprocess.DEVNULL
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for line in log.read_text().splitlines():
+            if "listening on " in line:
+                return proc, line.split("listening on ")[1].split()[0]
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"localwes serve did not start: {log.read_text()}")
+
+
+async def latest_run_log(base: str) -> Any:
+    """The RunLog of the newest run."""
+    async with aiohttp.ClientSession() as session:
+        wes = Wes(session, base)
+        run = (await wes.get("/runs"))["runs"][0]
+        return await wes.get(f"/runs/{run['run_id']}")

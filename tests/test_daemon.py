@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import DATA
-from tests.helpers import Wes, wait_no_processes
+from tests.helpers import Wes, serve_argv, wait_no_processes
 
 SLEEP = {"sleep.cwl": DATA / "cwl" / "sleep.cwl"}
 
@@ -38,22 +37,7 @@ async def test_a_second_daemon_on_the_same_state_dir_refuses(
 ) -> None:
     first = daemon_factory()
     second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "localwes",
-            "serve",
-            "--port",
-            "0",
-            "--state-dir",
-            str(state_dir),
-            "--container",
-            "none",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+        serve_argv(state_dir), capture_output=True, text=True, timeout=60, check=False
     )
     assert second.returncode != 0
     assert "another localwes daemon" in second.stderr

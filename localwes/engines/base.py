@@ -8,8 +8,10 @@ outputs back from the run folder.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from localwes.errors import BadRequest
@@ -91,6 +93,15 @@ class Engine(Protocol):
     def command(self, workflow: str, engine_args: list[str]) -> EngineCommand: ...
 
     def collect_outputs(self, paths: RunPaths) -> dict[str, Any]: ...
+
+
+def read_output_object(path: Path) -> dict[str, Any]:
+    """An engine's JSON output object from a file, or {} if there is none."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def engine_environment() -> dict[str, str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -15,6 +14,7 @@ from localwes.engines.base import (
     EngineParameter,
     check_allow_listed,
     engine_environment,
+    read_output_object,
 )
 from localwes.errors import BadRequest
 from localwes.names import contained_path, safe_relative_path
@@ -150,11 +150,7 @@ class CwltoolEngine:
 
     def collect_outputs(self, paths: RunPaths) -> dict[str, Any]:
         """cwltool prints its output object, and nothing else, on stdout."""
-        try:
-            outputs = json.loads(paths.stdout.read_text())
-        except (OSError, ValueError):
-            return {}
-        return outputs if isinstance(outputs, dict) else {}
+        return read_output_object(paths.stdout)
 
 
 def _resolve_locations(value: Any, attachments: Path, where: str) -> Any:
