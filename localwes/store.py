@@ -204,6 +204,20 @@ class RunStore:
     def request(self, run_id: str) -> RunRequest:
         return RunRequest.from_json(read_json(self.paths(run_id).request))
 
+    def engine_argv(self, run_id: str) -> list[str]:
+        """The command the engine runs (command.json), for RunLog.run_log.cmd."""
+        argv = _json_object_or_empty(self.paths(run_id).command).get("argv", [])
+        return [str(arg) for arg in argv] if isinstance(argv, list) else []
+
+    def outputs(self, run_id: str) -> dict[str, Any]:
+        """The engine's output object, once the run has ended; {} before."""
+        return _json_object_or_empty(self.paths(run_id).outputs_json)
+
+    def log_file(self, run_id: str, stream: str) -> Path:
+        """The engine's stdout.log or stderr.log."""
+        paths = self.paths(run_id)
+        return {"stdout": paths.stdout, "stderr": paths.stderr}[stream]
+
     def ids(self) -> list[str]:
         """Every run id, oldest first."""
         return list(self._ids)
@@ -268,6 +282,14 @@ class RunStore:
         except FileNotFoundError:
             raise NotFound(f"run {run_id} has no task {task_id!r}") from None
         return data
+
+
+def _json_object_or_empty(path: Path) -> dict[str, Any]:
+    try:
+        value = read_json(path)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def check_page_size(page_size: int | None) -> int:

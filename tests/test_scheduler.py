@@ -166,3 +166,30 @@ async def test_interrupted_run_is_queued_again_or_failed(state_dir: Path) -> Non
         assert await wes.state(failed) == "SYSTEM_ERROR"
         log = await wes.get(f"/runs/{failed}")
         assert "supervisor is gone" in " ".join(log["run_log"]["system_logs"])
+
+
+async def test_task_records_in_the_run_folder_are_listed_and_paged(
+    wes: Wes, state_dir: Path
+) -> None:
+    run_id = await submit_fake(wes, name="t")
+    await wes.wait(run_id)
+    tasks_dir = state_dir / "runs" / run_id / "tasks"
+    for i in range(5):
+        record = {"id": f"{i:04d}", "name": f"step{i}", "cmd": ["true"], "exit_code": 0}
+        (tasks_dir / f"{i:04d}.json").write_text(json.dumps(record))
+    first = await wes.get(f"/runs/{run_id}/tasks", page_size=2)
+    assert [t["name"] for t in first["task_logs"]] == ["step0", "step1"]
+    second = await wes.get(
+        f"/runs/{run_id}/tasks", page_size=2, page_token=first["next_page_token"]
+    )
+    third = await wes.get(
+        f"/runs/{run_id}/tasks", page_size=2, page_token=second["next_page_token"]
+    )
+    assert [t["name"] for t in second["task_logs"] + third["task_logs"]] == [
+        "step2",
+        "step3",
+        "step4",
+    ]
+    assert third["next_page_token"] == ""
+    assert (await wes.get(f"/runs/{run_id}/tasks/0003"))["name"] == "step3"
+    assert (await wes.get(f"/runs/{run_id}/tasks"))["next_page_token"] == ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -11,7 +10,6 @@ from aiohttp import web
 from localwes.api import keys
 from localwes.api.request import UploadLimits, read_run_fields
 from localwes.api.service_info import base_url
-from localwes.durable import read_json
 from localwes.errors import BadRequest
 from localwes.store import RunStore
 
@@ -68,8 +66,8 @@ async def get_task(request: web.Request) -> web.Response:
 
 async def get_run_stream(request: web.Request) -> web.StreamResponse:
     """The engine's stdout or stderr, as plain text (Range requests work)."""
-    paths = request.app[keys.STORE].paths(request.match_info["run_id"])
-    path = paths.stdout if request.match_info["stream"] == "stdout" else paths.stderr
+    store = request.app[keys.STORE]
+    path = store.log_file(request.match_info["run_id"], request.match_info["stream"])
     if not path.exists():
         return web.Response(text="", content_type="text/plain")
     return web.FileResponse(path, headers={"Content-Type": "text/plain; charset=utf-8"})
@@ -77,12 +75,12 @@ async def get_run_stream(request: web.Request) -> web.StreamResponse:
 
 def run_log(store: RunStore, run_id: str, base: str) -> dict[str, Any]:
     """The RunLog of one run, from its folder."""
-    paths = store.paths(run_id)
     record = store.record(run_id)
+    run_request = store.request(run_id)
     run_url = f"{base}/runs/{run_id}"
     log: dict[str, Any] = {
-        "name": store.request(run_id).workflow_url,
-        "cmd": _optional_json(paths.command, {}).get("argv", []),
+        "name": run_request.workflow_url,
+        "cmd": store.engine_argv(run_id),
         "stdout": f"{run_url}/logs/stdout",
         "stderr": f"{run_url}/logs/stderr",
         "system_logs": record.system_logs,
@@ -92,21 +90,13 @@ def run_log(store: RunStore, run_id: str, base: str) -> dict[str, Any]:
             log[key] = getattr(record, key)
     return {
         "run_id": run_id,
-        "request": store.request(run_id).to_json(),
+        "request": run_request.to_json(),
         "state": str(record.state),
         "run_log": log,
         "task_logs_url": f"{run_url}/tasks",
         "task_logs": None,
-        "outputs": _optional_json(paths.outputs_json, {}),
+        "outputs": store.outputs(run_id),
     }
-
-
-def _optional_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
-    try:
-        value = read_json(path)
-    except (OSError, ValueError):
-        return default
-    return value if isinstance(value, dict) else default
 
 
 def _page_size(request: web.Request) -> int | None:
