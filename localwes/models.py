@@ -78,6 +78,9 @@ class RunRecord:
     end_time: str | None = None
     exit_code: int | None = None
     system_logs: list[str] = field(default_factory=list)
+    # Fencing token: bumped whenever a supervisor is (re)started for this run. A
+    # supervisor whose attempt is no longer current refuses to start the engine.
+    attempt: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,6 +96,7 @@ class RunRecord:
             end_time=data.get("end_time"),
             exit_code=data.get("exit_code"),
             system_logs=list(data.get("system_logs") or []),
+            attempt=int(data.get("attempt", 0)),
         )
 
 

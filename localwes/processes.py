@@ -15,11 +15,14 @@ import sys
 from pathlib import Path
 
 
-def spawn_supervisor(run_folder: Path, grace: float, log: Path) -> subprocess.Popen[bytes]:
+def spawn_supervisor(
+    run_folder: Path, attempt: int, grace: float, log: Path
+) -> subprocess.Popen[bytes]:
     """Start `python -m localwes.supervisor` in its own session."""
+    argv = [sys.executable, "-m", "localwes.supervisor", str(run_folder), str(attempt), str(grace)]
     with log.open("ab") as errors:
         return subprocess.Popen(
-            [sys.executable, "-m", "localwes.supervisor", str(run_folder), str(grace)],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=errors,

@@ -120,8 +120,9 @@ class Scheduler:
 
     async def _execute(self, run_id: str) -> None:
         paths = self.store.paths(run_id)
-        self.store.update(run_id, State.INITIALIZING, start_time=utc_now())
-        proc = spawn_supervisor(paths.root, self.cancel_grace, paths.supervisor_log)
+        attempt = self.store.record(run_id).attempt + 1
+        self.store.update(run_id, State.INITIALIZING, start_time=utc_now(), attempt=attempt)
+        proc = spawn_supervisor(paths.root, attempt, self.cancel_grace, paths.supervisor_log)
         self._supervisors[run_id] = proc
         if self.store.summary(run_id).state is State.CANCELING:
             proc.send_signal(signal.SIGTERM)
@@ -211,13 +212,19 @@ class Scheduler:
             self.enqueue(run_id)
         elif state.is_active:
             paths = self.store.paths(run_id)
-            if lock_is_held(paths.lock):
+            lock = try_lock(paths.lock)
+            if lock is None:
                 log.info("run_adopted run_id=%s", run_id)
                 self._track(run_id, self._watch_adopted(run_id, paths))
-            elif paths.exit.exists():
-                self._finish(run_id, "finished while localwes was down")
-            else:
-                self._interrupted(run_id, paths)
+                return
+            # Holding the lock, no supervisor can start the engine while we decide.
+            try:
+                if paths.exit.exists():
+                    self._finish(run_id, "finished while localwes was down")
+                else:
+                    self._interrupted(run_id, paths)
+            finally:
+                lock.release()
 
     async def _watch_adopted(self, run_id: str, paths: RunPaths) -> None:
         if self.store.summary(run_id).state is State.INITIALIZING and paths.supervisor.exists():
@@ -237,6 +244,8 @@ class Scheduler:
                 run_id,
                 State.QUEUED,
                 start_time=None,
+                # A supervisor of the old attempt still starting up will now stand down.
+                attempt=self.store.record(run_id).attempt + 1,
                 system_logs=[f"{why}; queued again at {utc_now()}"],
             )
             self.enqueue(run_id)
@@ -244,12 +253,20 @@ class Scheduler:
             self._end(run_id, State.SYSTEM_ERROR, [why])
 
 
-def lock_is_held(path: Path) -> bool:
-    """Whether a supervisor holds this run's lock right now."""
+def try_lock(path: Path) -> FileLock | None:
+    """The run's lock, held, or None when a supervisor holds it."""
     lock = FileLock(str(path), timeout=0)
     try:
         lock.acquire()
     except Timeout:
+        return None
+    return lock
+
+
+def lock_is_held(path: Path) -> bool:
+    """Whether a supervisor holds this run's lock right now."""
+    lock = try_lock(path)
+    if lock is None:
         return True
     lock.release()
     return False
@@ -269,5 +286,5 @@ def _clear_attempt(paths: RunPaths) -> None:
     for folder in (paths.work, paths.outputs):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir()
-    for leftover in (paths.stdout, paths.stderr, paths.supervisor, paths.outputs_json):
+    for leftover in (paths.stdout, paths.stderr, paths.supervisor, paths.outputs_json, paths.exit):
         leftover.unlink(missing_ok=True)

@@ -29,12 +29,14 @@ from localwes.store import RunPaths
 # The daemon reads this one line on the supervisor's stdout to mark the run RUNNING.
 STARTED_LINE = b"started\n"
 EXIT_ALREADY_SUPERVISED = 3
+EXIT_STALE = 4
 DEFAULT_GRACE_S = 10.0
 
 
 def main(argv: list[str]) -> int:
     paths = RunPaths(Path(argv[0]).resolve())
-    grace = float(argv[1]) if len(argv) > 1 else DEFAULT_GRACE_S
+    attempt = int(argv[1])
+    grace = float(argv[2]) if len(argv) > 2 else DEFAULT_GRACE_S
     lock = FileLock(str(paths.lock), timeout=5)
     try:
         lock.acquire()
@@ -42,9 +44,14 @@ def main(argv: list[str]) -> int:
         print(f"run {paths.root.name} is already supervised", file=sys.stderr)
         return EXIT_ALREADY_SUPERVISED
     try:
+        if read_json(paths.state).get("attempt") != attempt:
+            # The daemon that started us died and its successor has moved the run
+            # on (queued it again): running now would run it twice.
+            print(f"run {paths.root.name}: attempt {attempt} is no longer current", file=sys.stderr)
+            return EXIT_STALE
         if paths.exit.exists():
             return 0  # it already ran; the daemon only has to read exit.json
-        write_json_durably(paths.exit, supervise(paths, grace))
+        write_json_durably(paths.exit, {"attempt": attempt, **supervise(paths, grace)})
     finally:
         lock.release()
     return 0

@@ -6,9 +6,12 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+from localwes.supervisor import EXIT_STALE
 from tests.conftest import make_settings, serving
 from tests.fake_engine import SCRIPT
 from tests.helpers import Wes, processes_under, wait_no_processes
@@ -193,3 +196,25 @@ async def test_task_records_in_the_run_folder_are_listed_and_paged(
     assert third["next_page_token"] == ""
     assert (await wes.get(f"/runs/{run_id}/tasks/0003"))["name"] == "step3"
     assert (await wes.get(f"/runs/{run_id}/tasks"))["next_page_token"] == ""
+
+
+async def test_a_supervisor_of_an_old_attempt_stands_down(wes: Wes, state_dir: Path) -> None:
+    run_id = await submit_fake(wes, name="fenced")
+    assert await wes.wait(run_id) == "COMPLETE"
+    folder = state_dir / "runs" / run_id
+    (folder / "exit.json").unlink()
+    state = json.loads((folder / "state.json").read_text())
+    assert state["attempt"] == 1
+    state["attempt"] = 3  # as after a restart that queued the run again
+    (folder / "state.json").write_text(json.dumps(state))
+    before = (folder / "stdout.log").read_text()
+
+    def supervise(attempt: int) -> int:
+        argv = [sys.executable, "-m", "localwes.supervisor", str(folder), str(attempt), "1"]
+        return subprocess.run(argv, capture_output=True, timeout=60, check=False).returncode
+
+    assert await asyncio.to_thread(supervise, 2) == EXIT_STALE
+    assert not (folder / "exit.json").exists()
+    assert (folder / "stdout.log").read_text() == before  # the engine never started
+    assert await asyncio.to_thread(supervise, 3) == 0
+    assert json.loads((folder / "exit.json").read_text())["attempt"] == 3
