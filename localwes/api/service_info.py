@@ -27,7 +27,7 @@ def service_info(app: web.Application, base: str) -> dict[str, Any]:
         "id": "localwes",
         "name": "localwes",
         "type": {"group": "org.ga4gh", "artifact": "wes", "version": WES_VERSION},
-        "description": "A local, single-user Workflow Execution Service for CWL and WDL.",
+        "description": "A local, single-user GA4GH Workflow Execution Service.",
         "organization": {"name": "localwes", "url": base},
         "documentationUrl": f"{base}/docs",
         "environment": "local",
