@@ -153,23 +153,28 @@ class Scheduler:
                 [] if canceling else [reason],
             )
             return
-        self._collect_outputs(run_id, paths)
+        engine = self._engine_of(run_id, paths)
+        if engine is not None:
+            write_json_durably(paths.outputs_json, engine.collect_outputs(paths))
         code = exit_record.get("exit_code")
+        notes = [exit_record["error"]] if exit_record.get("error") else []
         if canceling or exit_record.get("canceled"):
             state = State.CANCELED
         elif code is None:
             state = State.SYSTEM_ERROR
+        elif code == 0:
+            state = State.COMPLETE
         else:
-            state = State.COMPLETE if code == 0 else State.EXECUTOR_ERROR
-        notes = [exit_record["error"]] if exit_record.get("error") else []
+            state = State.EXECUTOR_ERROR
+            notes += engine.failure_notes(paths) if engine else []
         self._end(run_id, state, notes, exit_code=code)
 
-    def _collect_outputs(self, run_id: str, paths: RunPaths) -> None:
+    def _engine_of(self, run_id: str, paths: RunPaths) -> Engine | None:
         try:
-            engine = self.engines[read_json(paths.command)["engine"]]
-            write_json_durably(paths.outputs_json, engine.collect_outputs(paths))
+            return self.engines[read_json(paths.command)["engine"]]
         except (OSError, ValueError, KeyError) as exc:
-            log.error("outputs_unreadable run_id=%s error=%r", run_id, exc)
+            log.error("engine_unknown run_id=%s error=%r", run_id, exc)
+            return None
 
     def _end(
         self, run_id: str, state: State, notes: list[str], exit_code: int | None = None

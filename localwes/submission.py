@@ -8,6 +8,7 @@ exists, so a rejected request leaves nothing behind.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import posixpath
 from collections.abc import Callable, Mapping, Sequence
@@ -56,20 +57,18 @@ class Intake:
             request.workflow_engine,
             request.workflow_engine_version,
         )
-        request = RunRequest(
-            **{
-                **request.__dict__,
-                "workflow_type": engine.workflow_type,
-                "workflow_type_version": engine.normalize_type_version(
-                    request.workflow_type_version
-                ),
-            },
+        workflow = await resolve_workflow(request.workflow_url, staged)
+        version, version_notes = engine.check_type_version(
+            request.workflow_type_version, local_document(workflow, staged)
+        )
+        request = dataclasses.replace(
+            request, workflow_type=engine.workflow_type, workflow_type_version=version
         )
         checked = engine.check_parameters(request.workflow_engine_parameters)
-        workflow = await resolve_workflow(request.workflow_url, staged)
         inputs = engine.prepare_inputs(request.workflow_params, staged)
-        command = engine.command(workflow, checked.argv)
-        record = RunRecord(State.QUEUED, submitted_time=utc_now(), system_logs=checked.notes)
+        command = engine.command(workflow, checked)
+        notes = version_notes + checked.notes
+        record = RunRecord(State.QUEUED, submitted_time=utc_now(), system_logs=notes)
         extra = {"inputs.json": inputs, "command.json": command.to_json()}
         await asyncio.to_thread(self.store.publish, staged, request, record, extra)
         run_id = staged.root.name
@@ -132,6 +131,12 @@ def _string_map(fields: Mapping[str, Any], name: str) -> dict[str, str]:
         else:
             raise BadRequest(f"{name}: the value of {key!r} must be a string")
     return result
+
+
+def local_document(workflow: str, staged: RunPaths) -> Path | None:
+    """The file behind a resolved workflow location (fragment dropped)."""
+    path = Path(workflow.partition("#")[0])
+    return path if path.is_absolute() else staged.root / path
 
 
 async def resolve_workflow(workflow_url: str, staged: RunPaths) -> str:

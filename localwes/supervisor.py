@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from filelock import FileLock, Timeout
 
 from localwes.durable import read_json, write_json_durably
 from localwes.engines.base import EngineCommand
+from localwes.groups import become_subreaper, kill_orphans, wait_then_sweep
 from localwes.models import utc_now
 from localwes.store import RunPaths
 
@@ -61,12 +61,13 @@ def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
     """Run the engine to its end; return what exit.json records."""
     start_time = utc_now()
     # Handlers first: a cancel that comes before the engine exists must still count.
-    canceler = _Canceler(grace)
-    signal.signal(signal.SIGTERM, canceler.on_signal)
-    signal.signal(signal.SIGINT, canceler.on_signal)
+    cancel = _CancelFlag()
+    signal.signal(signal.SIGTERM, cancel.set)
+    signal.signal(signal.SIGINT, cancel.set)
+    become_subreaper()
     try:
         command = EngineCommand.from_json(read_json(paths.command))
-        if canceler.canceled:
+        if cancel.is_set():
             raise InterruptedError("canceled before the engine started")
         engine = _start_engine(paths, command)
     except (OSError, ValueError, KeyError) as exc:
@@ -75,19 +76,19 @@ def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
             "error": f"could not start the engine: {exc}",
             "start_time": start_time,
             "end_time": utc_now(),
-            "canceled": canceler.canceled,
+            "canceled": cancel.is_set(),
         }
-    canceler.attach(engine.pid)
     write_json_durably(
         paths.supervisor, {"pid": os.getpid(), "engine_pid": engine.pid, "start_time": start_time}
     )
     _announce_started()
-    status = _wait_then_sweep(engine)
+    status = wait_then_sweep(engine, cancel.is_set, grace)
+    kill_orphans()
     return {
         "exit_code": status,
         "start_time": start_time,
         "end_time": utc_now(),
-        "canceled": canceler.canceled,
+        "canceled": cancel.is_set(),
     }
 
 
@@ -98,7 +99,7 @@ def _start_engine(paths: RunPaths, command: EngineCommand) -> subprocess.Popen[b
     with paths.stdout.open("ab") as out, paths.stderr.open("ab") as err:
         return subprocess.Popen(
             command.argv,
-            cwd=paths.root,
+            cwd=paths.root / command.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -117,52 +118,17 @@ def _announce_started() -> None:
     os.close(devnull)
 
 
-def _wait_then_sweep(engine: subprocess.Popen[bytes]) -> int:
-    """Wait for the engine without reaping it, kill what is left of its group while
-    the group id cannot have been reused, then reap. Returns a shell-style code."""
-    while True:
-        try:
-            os.waitid(os.P_PID, engine.pid, os.WEXITED | os.WNOWAIT)
-            break
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-    _kill_group(engine.pid, signal.SIGKILL)
-    code = engine.wait()
-    return 128 - code if code < 0 else code
+class _CancelFlag:
+    """Set by SIGTERM/SIGINT; the wait loop turns it into SIGTERM, then SIGKILL."""
 
+    def __init__(self) -> None:
+        self._set = False
 
-def _kill_group(pgid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
+    def set(self, signum: int, frame: object) -> None:
+        self._set = True
 
-
-class _Canceler:
-    """SIGTERM to the engine's group now, SIGKILL after the grace period."""
-
-    def __init__(self, grace: float) -> None:
-        self.pgid: int | None = None
-        self.grace = grace
-        self.canceled = False
-
-    def attach(self, pgid: int) -> None:
-        self.pgid = pgid
-        if self.canceled:
-            self._terminate()
-
-    def on_signal(self, signum: int, frame: object) -> None:
-        if not self.canceled:
-            self.canceled = True
-            if self.pgid is not None:
-                self._terminate()
-
-    def _terminate(self) -> None:
-        assert self.pgid is not None
-        _kill_group(self.pgid, signal.SIGTERM)
-        timer = threading.Timer(self.grace, _kill_group, (self.pgid, signal.SIGKILL))
-        timer.daemon = True
-        timer.start()
+    def is_set(self) -> bool:
+        return self._set
 
 
 if __name__ == "__main__":

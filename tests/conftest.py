@@ -15,7 +15,9 @@ from aiohttp import web
 
 from localwes.api.app import create_app
 from localwes.config import Settings
+from localwes.engines.base import Engine
 from localwes.engines.cwltool import CwltoolEngine
+from localwes.engines.miniwdl import MiniwdlEngine
 from tests.fake_engine import FakeEngine
 from tests.helpers import Wes, kill_processes_under, start_serve
 
@@ -44,7 +46,8 @@ def make_settings(state_dir: Path, **overrides: Any) -> Settings:
 @contextlib.asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[Wes]:
     """A real server on an ephemeral loopback port, in this process."""
-    app = create_app(settings, engines=[CwltoolEngine("none"), FakeEngine()])
+    engines: list[Engine] = [CwltoolEngine("none"), MiniwdlEngine("none"), FakeEngine()]
+    app = create_app(settings, engines=engines)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -7,6 +7,7 @@ stdout (as cwltool does) and exits with the code it wants the run to have.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from localwes.engines.base import (
@@ -48,8 +49,8 @@ class FakeEngine:
     def default_parameters(self) -> list[EngineParameter]:
         return []
 
-    def normalize_type_version(self, version: str) -> str:
-        return version
+    def check_type_version(self, version: str, document: Path | None) -> tuple[str, list[str]]:
+        return version, []
 
     def check_parameters(self, params: dict[str, str]) -> CheckedParameters:
         return CheckedParameters()
@@ -57,10 +58,13 @@ class FakeEngine:
     def prepare_inputs(self, params: dict[str, Any], staged: RunPaths) -> dict[str, Any]:
         return params
 
-    def command(self, workflow: str, engine_args: list[str]) -> EngineCommand:
+    def command(self, workflow: str, parameters: CheckedParameters) -> EngineCommand:
         return EngineCommand(
             self.name, [sys.executable, workflow, "inputs.json"], engine_environment()
         )
 
     def collect_outputs(self, paths: RunPaths) -> dict[str, Any]:
         return read_output_object(paths.stdout)
+
+    def failure_notes(self, paths: RunPaths) -> list[str]:
+        return []

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from localwes.containers import ContainerRuntimeError, choose_runtime
+from localwes.engines.base import CheckedParameters
 from localwes.engines.cwltool import CwltoolEngine
 
 
@@ -52,6 +53,6 @@ def test_a_forced_runtime_that_does_not_work_is_an_error(fake_path: Path) -> Non
     ],
 )
 def test_cwltool_gets_the_runtime_flag(runtime: str, flags: list[str]) -> None:
-    argv = CwltoolEngine(runtime).command("workflow/x.cwl", []).argv
+    argv = CwltoolEngine(runtime).command("workflow/x.cwl", CheckedParameters()).argv
     container_flags = {"--podman", "--singularity", "--no-container"} & set(argv)
     assert sorted(container_flags) == flags

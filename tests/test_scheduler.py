@@ -218,3 +218,28 @@ async def test_a_supervisor_of_an_old_attempt_stands_down(wes: Wes, state_dir: P
     assert (folder / "stdout.log").read_text() == before  # the engine never started
     assert await asyncio.to_thread(supervise, 3) == 0
     assert json.loads((folder / "exit.json").read_text())["attempt"] == 3
+
+
+ESCAPING_SCRIPT = """\
+import json, subprocess, sys
+p = json.load(open(sys.argv[1]))
+# A helper in a session of its own, left behind: it is not in the engine's group.
+subprocess.Popen(["sleep", "300"], start_new_session=True, cwd=p["cwd"])
+print(json.dumps({"left": "behind"}))
+"""
+
+
+async def test_a_process_that_left_the_engines_group_is_killed_too(
+    wes: Wes, state_dir: Path, tmp_path: Path
+) -> None:
+    marker = tmp_path / "escapee"
+    marker.mkdir()
+    run_id: str = await wes.submit(
+        "run.py",
+        {"cwd": str(marker)},
+        {"run.py": ESCAPING_SCRIPT.encode()},
+        workflow_type="FAKE",
+        workflow_type_version="1",
+    )
+    assert await wes.wait(run_id) == "COMPLETE"
+    assert await wait_no_processes(marker) == []

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 from localwes.engines.base import Engine
 from localwes.engines.cwltool import CwltoolEngine
+from localwes.engines.miniwdl import MiniwdlEngine
 from localwes.errors import BadRequest
 
 
 def default_engines(container_runtime: str) -> list[Engine]:
-    return [CwltoolEngine(container_runtime)]
+    return [CwltoolEngine(container_runtime), MiniwdlEngine(container_runtime)]
 
 
 def select_engine(

@@ -38,19 +38,25 @@ PASSED_PREFIXES = ("LC_", "SINGULARITY_", "APPTAINER_")
 
 @dataclass(frozen=True)
 class EngineCommand:
-    """What the supervisor starts. Relative paths are relative to the run folder,
-    which is the engine's working directory."""
+    """What the supervisor starts: argv, extra environment, and the working
+    directory relative to the run folder (paths in argv are relative to it)."""
 
     engine: str
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    cwd: str = "."
 
     def to_json(self) -> dict[str, Any]:
-        return {"engine": self.engine, "argv": self.argv, "env": self.env}
+        return {"engine": self.engine, "argv": self.argv, "env": self.env, "cwd": self.cwd}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EngineCommand:
-        return cls(engine=data["engine"], argv=list(data["argv"]), env=dict(data.get("env", {})))
+        return cls(
+            engine=data["engine"],
+            argv=list(data["argv"]),
+            env=dict(data.get("env", {})),
+            cwd=str(data.get("cwd", ".")),
+        )
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,9 @@ class EngineParameter:
     type: str  # "bool" for a bare flag, otherwise the value's type
     default_value: str
     choices: tuple[str, ...] = ()
+    # A flag of localwes's own that the engine reads from its environment:
+    # when set, each of these variables is set to "true" instead of an argv entry.
+    env: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, str]:
         return {"name": self.name, "type": self.type, "default_value": self.default_value}
@@ -68,9 +77,11 @@ class EngineParameter:
 
 @dataclass
 class CheckedParameters:
-    """Engine parameters after the allow-list: the extra argv, and notes for system_logs."""
+    """Engine parameters after the allow-list: extra argv and environment, and notes
+    for system_logs."""
 
     argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -84,15 +95,24 @@ class Engine(Protocol):
 
     def default_parameters(self) -> list[EngineParameter]: ...
 
-    def normalize_type_version(self, version: str) -> str: ...
+    def check_type_version(self, version: str, document: Path | None) -> tuple[str, list[str]]:
+        """The workflow_type_version to record, and notes; 400 if it cannot run.
+        `document` is the local workflow file, when there is one to read."""
+        ...
 
     def check_parameters(self, params: dict[str, str]) -> CheckedParameters: ...
 
     def prepare_inputs(self, params: dict[str, Any], staged: RunPaths) -> dict[str, Any]: ...
 
-    def command(self, workflow: str, engine_args: list[str]) -> EngineCommand: ...
+    def command(self, workflow: str, parameters: CheckedParameters) -> EngineCommand:
+        """`workflow` is relative to the run folder (`workflow/...`) or absolute."""
+        ...
 
     def collect_outputs(self, paths: RunPaths) -> dict[str, Any]: ...
+
+    def failure_notes(self, paths: RunPaths) -> list[str]:
+        """What went wrong, for system_logs, when the engine failed."""
+        ...
 
 
 def read_output_object(path: Path) -> dict[str, Any]:
@@ -102,6 +122,15 @@ def read_output_object(path: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def last_lines_matching(log: Path, markers: tuple[str, ...], most: int = 5) -> list[str]:
+    """The last few lines of an engine's log that carry one of `markers`."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return [line.strip() for line in lines if any(m in line for m in markers)][-most:]
 
 
 def engine_environment() -> dict[str, str]:
@@ -136,7 +165,11 @@ def check_allow_listed(
                 f"workflow_engine_parameters: {key!r} is not allowed for {engine}; "
                 f"allowed: {', '.join(sorted(allowed))} (see GET /service-info)"
             )
-        checked.argv.extend(_flag_argv(spec, value, key))
+        argv = _flag_argv(spec, value, key)
+        if spec.env:
+            checked.env.update(dict.fromkeys(spec.env, "true" if argv else "false"))
+        else:
+            checked.argv.extend(argv)
     return checked
 
 

@@ -14,6 +14,7 @@ from localwes.engines.base import (
     EngineParameter,
     check_allow_listed,
     engine_environment,
+    last_lines_matching,
     read_output_object,
 )
 from localwes.errors import BadRequest
@@ -106,7 +107,7 @@ class CwltoolEngine:
     def default_parameters(self) -> list[EngineParameter]:
         return list(ALLOWED.values())
 
-    def normalize_type_version(self, version: str) -> str:
+    def check_type_version(self, version: str, document: Path | None) -> tuple[str, list[str]]:
         wanted = version.strip()
         if not wanted.startswith("v"):
             wanted = f"v{wanted}"
@@ -115,7 +116,8 @@ class CwltoolEngine:
                 f"workflow_type_version: CWL {version!r} is not supported; "
                 f"use one of {', '.join(CWL_VERSIONS)}"
             )
-        return wanted
+        # cwltool reads every supported version itself, whatever the request says.
+        return wanted, []
 
     def check_parameters(self, params: dict[str, str]) -> CheckedParameters:
         return check_allow_listed(params, ALLOWED, DAEMON_OWNED, self.name)
@@ -129,7 +131,7 @@ class CwltoolEngine:
         resolved: dict[str, Any] = _resolve_locations(params, staged.workflow, "workflow_params")
         return resolved
 
-    def command(self, workflow: str, engine_args: list[str]) -> EngineCommand:
+    def command(self, workflow: str, parameters: CheckedParameters) -> EngineCommand:
         argv = [
             sys.executable,
             "-m",
@@ -142,15 +144,19 @@ class CwltoolEngine:
             "work/out/",
             "--disable-color",
             *_CONTAINER_FLAGS[self.container_runtime],
-            *engine_args,
+            *parameters.argv,
             workflow,
             "inputs.json",
         ]
-        return EngineCommand(self.name, argv, engine_environment())
+        return EngineCommand(self.name, argv, {**engine_environment(), **parameters.env})
 
     def collect_outputs(self, paths: RunPaths) -> dict[str, Any]:
         """cwltool prints its output object, and nothing else, on stdout."""
         return read_output_object(paths.stdout)
+
+    def failure_notes(self, paths: RunPaths) -> list[str]:
+        """cwltool's last word on the failure, from its log."""
+        return last_lines_matching(paths.stderr, ("ERROR", "Final process status"))
 
 
 def _resolve_locations(value: Any, attachments: Path, where: str) -> Any:
