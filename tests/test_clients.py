@@ -68,3 +68,27 @@ async def test_toil_wes_cwl_runner_exits_with_the_run_exit_code(daemon_factory: 
     log = await latest_run_log(daemon.base)
     assert log["state"] == "EXECUTOR_ERROR"
     assert done.returncode == log["run_log"]["exit_code"] == 1
+
+
+async def test_wes_client_runs_wdl_although_it_says_draft_2(daemon_factory: Any) -> None:
+    daemon = daemon_factory()
+    host = daemon.url.removeprefix("http://")
+    done = run_client(
+        [
+            str(BIN / "wes-client"),
+            "--host",
+            host,
+            "--proto",
+            "http",
+            "--attachments",
+            "data/greeting.txt",
+            "hello.wdl",
+            "hello-inputs.json",
+        ],
+        DATA / "wdl",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["hello.line"] == "hello wes-client"
+    log = await latest_run_log(daemon.base)
+    assert log["request"]["workflow_type_version"] == "draft-2"
+    assert "declares version 1.0" in " ".join(log["run_log"]["system_logs"])

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -9,6 +14,7 @@ import pytest
 from localwes.containers import ContainerRuntimeError, choose_runtime
 from localwes.engines.base import CheckedParameters
 from localwes.engines.cwltool import CwltoolEngine
+from localwes.engines.miniwdl import MiniwdlEngine
 
 
 def fake_tool(folder: Path, name: str, exit_code: int) -> None:
@@ -56,3 +62,39 @@ def test_cwltool_gets_the_runtime_flag(runtime: str, flags: list[str]) -> None:
     argv = CwltoolEngine(runtime).command("workflow/x.cwl", CheckedParameters()).argv
     container_flags = {"--podman", "--singularity", "--no-container"} & set(argv)
     assert sorted(container_flags) == flags
+
+
+@pytest.mark.parametrize(
+    ("runtime", "backend"),
+    [
+        ("docker", "docker_swarm"),
+        ("podman", "podman"),
+        ("singularity", "singularity"),
+        ("none", "localwes_host"),
+    ],
+)
+def test_miniwdl_gets_the_same_runtime(runtime: str, backend: str) -> None:
+    env = MiniwdlEngine(runtime).command("workflow/x.wdl", CheckedParameters()).env
+    assert env["MINIWDL__SCHEDULER__CONTAINER_BACKEND"] == backend
+
+
+def test_the_host_backend_is_registered_for_plain_miniwdl(tmp_path: Path) -> None:
+    names = [e.name for e in entry_points(group="miniwdl.plugin.container_backend")]
+    assert "localwes_host" in names
+    wdl = tmp_path / "t.wdl"
+    wdl.write_text(
+        'version 1.0\ntask t { command <<< echo "$HOME" >/dev/null; echo on-host >>>\n'
+        "output { String s = read_string(stdout()) } }\n"
+    )
+    env = {**os.environ, "MINIWDL__SCHEDULER__CONTAINER_BACKEND": "localwes_host"}
+    miniwdl = Path(sys.executable).parent / "miniwdl"
+    done = subprocess.run(
+        [str(miniwdl), "run", str(wdl), "-d", str(tmp_path / "run") + "/."],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["outputs"] == {"t.s": "on-host"}

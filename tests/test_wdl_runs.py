@@ -140,3 +140,17 @@ async def test_service_info_lists_miniwdl(wes: Wes) -> None:
     assert {"draft-2", "1.0", "1.1"} <= set(versions)
     assert info["workflow_engine_versions"]["miniwdl"]["workflow_engine_version"][0][0].isdigit()
     assert info["tags"]["container_runtime"] == "none"
+
+
+async def test_absolute_file_input(wes: Wes) -> None:
+    greeting = str(WDL / "data" / "greeting.txt")
+    run_id = await submit_wdl(wes, "hello.wdl", {"who": "abs", "greeting": greeting})
+    assert await wes.wait(run_id) == "COMPLETE"
+    assert (await wes.get(f"/runs/{run_id}"))["outputs"]["hello.line"] == "hello abs"
+
+
+async def test_missing_relative_input_fails_the_run_with_miniwdls_reason(wes: Wes) -> None:
+    run_id = await submit_wdl(wes, "hello.wdl", {"who": "x", "greeting": "data/nope.txt"})
+    assert await wes.wait(run_id) == "EXECUTOR_ERROR"
+    notes = " ".join((await wes.get(f"/runs/{run_id}"))["run_log"]["system_logs"])
+    assert "InputError" in notes and "nope.txt" in notes
