@@ -1,10 +1,12 @@
-"""Benchmark: POST /runs latency, and a trivial CWL tool through the API against
-cwltool run directly, measured side by side in one run.
+"""Benchmark: POST /runs latency, and a trivial CWL tool and WDL task through the
+API against cwltool and `miniwdl run` run directly, side by side in one run.
 
     .venv/bin/python -m bench.roundtrip [--repeats 5] [--posts 100]
 
 It starts its own `localwes serve` on an ephemeral port over a temporary state
 dir and prints medians (the machine is shared and noisy: compare ratios).
+Without a container runtime both sides run tasks on the host: cwltool with
+--no-container, miniwdl with localwes's host backend.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,28 +29,67 @@ import aiohttp
 
 from tests.helpers import start_serve
 
-ECHO = Path(__file__).resolve().parent.parent / "tests" / "data" / "cwl" / "echo.cwl"
-SLEEP = ECHO.with_name("sleep.cwl")
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED"}
+BIN = Path(sys.executable).parent
 
 
-def form(workflow: Path, params: dict[str, Any]) -> aiohttp.FormData:
+@dataclass(frozen=True)
+class Trivial:
+    """A one-step workflow, and how to run it without localwes."""
+
+    label: str
+    document: Path
+    workflow_type: str
+    version: str
+    params: dict[str, Any]
+
+    def direct_argv(self, workdir: Path) -> list[str]:
+        inputs = workdir / "inputs.json"
+        inputs.write_text(json.dumps(self.params))
+        if self.workflow_type == "CWL":
+            return [
+                str(BIN / "cwltool"),
+                "--no-container",
+                "--outdir",
+                str(workdir / "out"),
+                str(self.document),
+                str(inputs),
+            ]
+        return [
+            str(BIN / "miniwdl"),
+            "run",
+            str(self.document),
+            "-i",
+            str(inputs),
+            "-d",
+            f"{workdir / 'run'}/.",
+        ]
+
+
+ECHO_CWL = Trivial("CWL tool", DATA / "cwl" / "echo.cwl", "CWL", "v1.2", {"message": "hi"})
+SAY_WDL = Trivial("WDL task", DATA / "wdl" / "lib" / "tasks.wdl", "WDL", "1.0", {"name": "hi"})
+SLEEP_CWL = Trivial("sleep", DATA / "cwl" / "sleep.cwl", "CWL", "v1.2", {"seconds": 600})
+
+
+def form(workflow: Trivial) -> aiohttp.FormData:
     data = aiohttp.FormData()
-    for key, value in {
-        "workflow_type": "CWL",
-        "workflow_type_version": "v1.2",
-        "workflow_url": workflow.name,
-        "workflow_params": json.dumps(params),
-    }.items():
+    fields = {
+        "workflow_type": workflow.workflow_type,
+        "workflow_type_version": workflow.version,
+        "workflow_url": workflow.document.name,
+        "workflow_params": json.dumps(workflow.params),
+    }
+    for key, value in fields.items():
         data.add_field(key, value)
-    data.add_field("workflow_attachment", workflow.read_bytes(), filename=workflow.name)
+    data.add_field(
+        "workflow_attachment", workflow.document.read_bytes(), filename=workflow.document.name
+    )
     return data
 
 
-async def submit(
-    session: aiohttp.ClientSession, base: str, workflow: Path, params: dict[str, Any]
-) -> str:
-    async with session.post(f"{base}/runs", data=form(workflow, params)) as response:
+async def submit(session: aiohttp.ClientSession, base: str, workflow: Trivial) -> str:
+    async with session.post(f"{base}/runs", data=form(workflow)) as response:
         body = await response.json()
         assert response.status == 200, body
         return str(body["run_id"])
@@ -65,11 +107,11 @@ async def wait(session: aiohttp.ClientSession, base: str, run_id: str) -> str:
 async def post_latencies(base: str, count: int) -> list[float]:
     """POSTs queued behind a blocking run, so no engine competes with the daemon."""
     async with aiohttp.ClientSession() as session:
-        blocker = await submit(session, base, SLEEP, {"seconds": 600})
+        blocker = await submit(session, base, SLEEP_CWL)
         latencies, run_ids = [], []
         for _ in range(count):
             started = time.perf_counter()
-            run_ids.append(await submit(session, base, ECHO, {"message": "hi"}))
+            run_ids.append(await submit(session, base, ECHO_CWL))
             latencies.append(time.perf_counter() - started)
         for run_id in [*run_ids, blocker]:
             await session.post(f"{base}/runs/{run_id}/cancel")
@@ -77,31 +119,20 @@ async def post_latencies(base: str, count: int) -> list[float]:
     return latencies
 
 
-async def api_round_trip(base: str) -> float:
+async def api_round_trip(base: str, workflow: Trivial) -> float:
     async with aiohttp.ClientSession() as session:
         started = time.perf_counter()
-        run_id = await submit(session, base, ECHO, {"message": "hi"})
-        state = await wait(session, base, run_id)
+        state = await wait(session, base, await submit(session, base, workflow))
         elapsed = time.perf_counter() - started
     assert state == "COMPLETE", state
     return elapsed
 
 
-def direct_round_trip(workdir: Path) -> float:
-    (workdir / "job.json").write_text('{"message": "hi"}')
+def direct_round_trip(workflow: Trivial, workdir: Path) -> float:
+    env = {**os.environ, "MINIWDL__SCHEDULER__CONTAINER_BACKEND": "localwes_host"}
+    argv = workflow.direct_argv(workdir)
     started = time.perf_counter()
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "cwltool"),
-            "--no-container",
-            "--outdir",
-            str(workdir / "out"),
-            str(ECHO),
-            str(workdir / "job.json"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(argv, check=True, capture_output=True, env=env)
     return time.perf_counter() - started
 
 
@@ -109,6 +140,19 @@ def describe(values: list[float]) -> str:
     ms = sorted(v * 1000 for v in values)
     p90 = ms[min(len(ms) - 1, int(len(ms) * 0.9))]
     return f"median {statistics.median(ms):8.1f} ms   p90 {p90:8.1f} ms   n={len(ms)}"
+
+
+async def compare(base: str, workflow: Trivial, repeats: int, root: Path) -> None:
+    api, direct = [], []
+    for i in range(repeats):  # interleaved, so both sides see the same noise
+        api.append(await api_round_trip(base, workflow))
+        workdir = Path(tempfile.mkdtemp(dir=root, prefix=f"direct{i}-"))
+        direct.append(direct_round_trip(workflow, workdir))
+    engine = "cwltool" if workflow.workflow_type == "CWL" else "miniwdl run"
+    print(f"trivial {workflow.label} via localwes API      {describe(api)}")
+    print(f"trivial {workflow.label} via {engine:<12}     {describe(direct)}")
+    ratio = statistics.median(api) / statistics.median(direct)
+    print(f"ratio API / direct (medians)          {ratio:.2f}x")
 
 
 async def main() -> None:
@@ -128,18 +172,12 @@ async def main() -> None:
             daemon.terminate()
             daemon.wait()
         daemon, base = start_serve(root / "rt-state", root / "rt.log", "--max-concurrent", "2")
-        api, direct = [], []
         try:
-            for i in range(args.repeats):  # interleaved, so both see the same noise
-                api.append(await api_round_trip(base))
-                direct.append(direct_round_trip(Path(tempfile.mkdtemp(dir=root, prefix=f"d{i}"))))
+            for workflow in (ECHO_CWL, SAY_WDL):
+                await compare(base, workflow, args.repeats, root)
         finally:
             daemon.terminate()
             daemon.wait()
-    print(f"trivial CWL tool via localwes API        {describe(api)}")
-    print(f"trivial CWL tool via cwltool directly    {describe(direct)}")
-    ratio = statistics.median(api) / statistics.median(direct)
-    print(f"ratio API / direct (medians)             {ratio:.2f}x")
 
 
 if __name__ == "__main__":
