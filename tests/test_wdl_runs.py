@@ -154,3 +154,9 @@ async def test_missing_relative_input_fails_the_run_with_miniwdls_reason(wes: We
     assert await wes.wait(run_id) == "EXECUTOR_ERROR"
     notes = " ".join((await wes.get(f"/runs/{run_id}"))["run_log"]["system_logs"])
     assert "InputError" in notes and "nope.txt" in notes
+
+
+async def test_fragment_names_the_task_of_a_workflowless_document(wes: Wes) -> None:
+    run_id = await submit_wdl(wes, "lib/tasks.wdl#say", {"name": "frag"})
+    assert await wes.wait(run_id) == "COMPLETE"
+    assert (await wes.get(f"/runs/{run_id}"))["outputs"] == {"say.said": "imported task says frag"}
