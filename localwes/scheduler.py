@@ -288,7 +288,7 @@ def _adopted_supervisor_pid(paths: RunPaths) -> int | None:
 
 def _clear_attempt(paths: RunPaths) -> None:
     """Remove what an interrupted attempt left, so the next one starts clean."""
-    for folder in (paths.work, paths.outputs):
+    for folder in (paths.work, paths.outputs, paths.tasks):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir()
     for leftover in (paths.stdout, paths.stderr, paths.supervisor, paths.outputs_json, paths.exit):

@@ -279,9 +279,39 @@ class RunStore:
         path = self.paths(run_id).tasks / f"{task_id}.json"
         try:
             data: dict[str, Any] = read_json(path)
-        except FileNotFoundError:
+        except (FileNotFoundError, ValueError):
             raise NotFound(f"run {run_id} has no task {task_id!r}") from None
         return data
+
+    def task_stream(self, run_id: str, task_id: str, stream: str) -> Path | None:
+        """A task's stdout or stderr file, if the engine gave it one."""
+        relative = self.task(run_id, task_id).get(f"{stream}_file")
+        return self._inside(self.paths(run_id).root, str(relative)) if relative else None
+
+    # -- output files -------------------------------------------------------
+
+    def output_file(self, run_id: str, relative: str) -> Path:
+        """A file under the run's outputs/, checked after resolving links."""
+        path = self._inside(self.paths(run_id).outputs, relative)
+        if path is None or not path.is_file():
+            raise NotFound(f"run {run_id} has no output file {relative!r}")
+        return path
+
+    def output_listing(self, run_id: str) -> list[str]:
+        """Every file under outputs/ that resolves inside it, as relative paths."""
+        outputs = self.paths(run_id).outputs
+        return sorted(
+            str(path.relative_to(outputs))
+            for path in outputs.rglob("*")
+            if self._inside(outputs, str(path.relative_to(outputs))) and path.is_file()
+        )
+
+    @staticmethod
+    def _inside(root: Path, relative: str) -> Path | None:
+        """`root/relative` unless it leads (by `..`, an absolute path or a link) outside."""
+        resolved_root = root.resolve()
+        target = (root / relative).resolve()
+        return target if target.is_relative_to(resolved_root) else None
 
 
 def _json_object_or_empty(path: Path) -> dict[str, Any]:

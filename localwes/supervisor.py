@@ -25,6 +25,7 @@ from localwes.engines.base import EngineCommand
 from localwes.groups import become_subreaper, kill_orphans, wait_then_sweep
 from localwes.models import utc_now
 from localwes.store import RunPaths
+from localwes.tasks import RUN_DIR_ENV
 
 # The daemon reads this one line on the supervisor's stdout to mark the run RUNNING.
 STARTED_LINE = b"started\n"
@@ -95,7 +96,7 @@ def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
 def _start_engine(paths: RunPaths, command: EngineCommand) -> subprocess.Popen[bytes]:
     tmp = paths.work / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
-    env = {**command.env, "TMPDIR": str(tmp)}
+    env = {**command.env, "TMPDIR": str(tmp), RUN_DIR_ENV: str(paths.root)}
     with paths.stdout.open("ab") as out, paths.stderr.open("ab") as err:
         return subprocess.Popen(
             command.argv,

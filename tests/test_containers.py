@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+from WDL.runtime.task_container import TaskContainer
 
 from localwes.containers import ContainerRuntimeError, choose_runtime
 from localwes.engines.base import CheckedParameters
@@ -67,9 +68,9 @@ def test_cwltool_gets_the_runtime_flag(runtime: str, flags: list[str]) -> None:
 @pytest.mark.parametrize(
     ("runtime", "backend"),
     [
-        ("docker", "docker_swarm"),
-        ("podman", "podman"),
-        ("singularity", "singularity"),
+        ("docker", "localwes_docker_swarm"),
+        ("podman", "localwes_podman"),
+        ("singularity", "localwes_singularity"),
         ("none", "localwes_host"),
     ],
 )
@@ -79,8 +80,14 @@ def test_miniwdl_gets_the_same_runtime(runtime: str, backend: str) -> None:
 
 
 def test_the_host_backend_is_registered_for_plain_miniwdl(tmp_path: Path) -> None:
-    names = [e.name for e in entry_points(group="miniwdl.plugin.container_backend")]
-    assert "localwes_host" in names
+    backends = {e.name: e for e in entry_points(group="miniwdl.plugin.container_backend")}
+    for name in (
+        "localwes_host",
+        "localwes_docker_swarm",
+        "localwes_podman",
+        "localwes_singularity",
+    ):
+        assert issubclass(backends[name].load(), TaskContainer)
     wdl = tmp_path / "t.wdl"
     wdl.write_text(
         'version 1.0\ntask t { command <<< echo "$HOME" >/dev/null; echo on-host >>>\n'

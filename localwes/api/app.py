@@ -42,6 +42,8 @@ def create_app(settings: Settings, engines: Sequence[Engine] | None = None) -> w
         runtime = settings.container
     app[keys.CONTAINER_RUNTIME] = runtime
     app[keys.ENGINES] = list(engines)
+    app[keys.STOPPING] = asyncio.Event()
+    app.on_shutdown.append(_stop_followers)
     app.cleanup_ctx.append(_daemon_life)
     _add_routes(app)
     return app
@@ -59,6 +61,15 @@ def _add_routes(app: web.Application) -> None:
     app.router.add_get(f"{run}/tasks", runs.list_tasks)
     app.router.add_get(f"{run}/tasks/{{task_id:{TASK_ID_PATTERN}}}", runs.get_task)
     app.router.add_get(f"{run}/logs/{{stream:stdout|stderr}}", runs.get_run_stream)
+    task = f"{run}/tasks/{{task_id:{TASK_ID_PATTERN}}}"
+    app.router.add_get(f"{task}/logs/{{stream:stdout|stderr}}", runs.get_task_stream)
+    app.router.add_get(f"{run}/outputs", runs.list_outputs)
+    app.router.add_get(f"{run}/outputs/{{path:.+}}", runs.get_output)
+
+
+async def _stop_followers(app: web.Application) -> None:
+    """Followed logs end when the daemon stops, so shutdown does not wait on them."""
+    app[keys.STOPPING].set()
 
 
 async def _daemon_life(app: web.Application) -> AsyncIterator[None]:

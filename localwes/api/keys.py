@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from localwes.config import Settings
@@ -16,3 +18,4 @@ SCHEDULER = web.AppKey("scheduler", Scheduler)
 INTAKE = web.AppKey("intake", Intake)
 ENGINES: web.AppKey[list[Engine]] = web.AppKey("engines")
 CONTAINER_RUNTIME = web.AppKey("container_runtime", str)
+STOPPING = web.AppKey("stopping", asyncio.Event)

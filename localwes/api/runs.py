@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from localwes.api import keys
+from localwes.api.logs import serve_log
 from localwes.api.request import UploadLimits, read_run_fields
 from localwes.api.service_info import base_url
 from localwes.errors import BadRequest
@@ -53,24 +54,64 @@ async def cancel_run(request: web.Request) -> web.Response:
 
 
 async def list_tasks(request: web.Request) -> web.Response:
-    tasks, token = request.app[keys.STORE].list_tasks(
-        request.match_info["run_id"], _page_size(request), request.query.get("page_token") or None
+    run_id = request.match_info["run_id"]
+    records, token = request.app[keys.STORE].list_tasks(
+        run_id, _page_size(request), request.query.get("page_token") or None
     )
+    run_url = f"{base_url(request)}/runs/{run_id}"
+    tasks = [task_log(record, run_url) for record in records]
     return web.json_response({"task_logs": tasks, "next_page_token": token})
 
 
 async def get_task(request: web.Request) -> web.Response:
-    task = request.app[keys.STORE].task(request.match_info["run_id"], request.match_info["task_id"])
-    return web.json_response(task)
+    run_id, task_id = request.match_info["run_id"], request.match_info["task_id"]
+    record = request.app[keys.STORE].task(run_id, task_id)
+    return web.json_response(task_log(record, f"{base_url(request)}/runs/{run_id}"))
 
 
 async def get_run_stream(request: web.Request) -> web.StreamResponse:
-    """The engine's stdout or stderr, as plain text (Range requests work)."""
+    """The engine's stdout or stderr, as plain text (Range and ?follow=true work)."""
     store = request.app[keys.STORE]
-    path = store.log_file(request.match_info["run_id"], request.match_info["stream"])
-    if not path.exists():
-        return web.Response(text="", content_type="text/plain")
-    return web.FileResponse(path, headers={"Content-Type": "text/plain; charset=utf-8"})
+    run_id = request.match_info["run_id"]
+    path = store.log_file(run_id, request.match_info["stream"])
+    return await serve_log(request, path, lambda: store.summary(run_id).state.is_terminal)
+
+
+async def get_task_stream(request: web.Request) -> web.StreamResponse:
+    """A task's stdout or stderr, as plain text (Range and ?follow=true work)."""
+    store = request.app[keys.STORE]
+    run_id, task_id = request.match_info["run_id"], request.match_info["task_id"]
+    path = store.task_stream(run_id, task_id, request.match_info["stream"])
+
+    def finished() -> bool:
+        ended = "end_time" in store.task(run_id, task_id)
+        return ended or store.summary(run_id).state.is_terminal
+
+    return await serve_log(request, path, finished)
+
+
+async def list_outputs(request: web.Request) -> web.Response:
+    """The files under the run's outputs/, as paths for GET .../outputs/{path}."""
+    run_id = request.match_info["run_id"]
+    files = request.app[keys.STORE].output_listing(run_id)
+    return web.json_response({"run_id": run_id, "files": files})
+
+
+async def get_output(request: web.Request) -> web.StreamResponse:
+    path = request.app[keys.STORE].output_file(
+        request.match_info["run_id"], request.match_info["path"]
+    )
+    return web.FileResponse(path)
+
+
+def task_log(record: dict[str, Any], run_url: str) -> dict[str, Any]:
+    """A WES TaskLog from a task record: the log files become URLs."""
+    task_url = f"{run_url}/tasks/{record['id']}"
+    log = {key: value for key, value in record.items() if not key.endswith("_file")}
+    log.setdefault("system_logs", [])
+    log["stdout"] = f"{task_url}/logs/stdout"
+    log["stderr"] = f"{task_url}/logs/stderr"
+    return {key: value for key, value in log.items() if value is not None}
 
 
 def run_log(store: RunStore, run_id: str, base: str) -> dict[str, Any]:

@@ -1,21 +1,133 @@
-"""`python -m localwes.engines.cwltool_runner ARGS...`: cwltool, exit status kept.
+"""`python -m localwes.engines.cwltool_runner ARGS...`: cwltool in-process, with
+task records and its exit status kept.
 
 `python -m cwltool` drops cwltool's exit status (its __main__ ignores what
-run() returns), which would turn every failed workflow into a success. This
-entry point runs the same code and exits with cwltool's real status; it is
-also where localwes hooks into cwltool in-process.
+run() returns), which would turn every failed workflow into a success; this
+entry point exits with cwltool's real status.
+
+It also records every CommandLineTool job as a task (tasks/ in the run folder)
+by hooking two cwltool internals, pinned to the cwltool release in
+pyproject.toml (tests/test_tasks.py fails if the hooks stop firing):
+- CommandLineTool.job, to learn each job's step name and scatter index;
+- cwltool.job._job_popen, which starts every job's process: its argv, its
+  stdout/stderr files and its exit status.
+A job whose stdout/stderr are not captured by the tool gets its own files in
+tasks/ instead of going to cwltool's log.
 """
 
 from __future__ import annotations
 
+import functools
+import os
 import sys
+import threading
+from collections.abc import Callable, Generator
+from typing import Any
+
+from localwes.tasks import TaskRecorder, recorder_for_this_run
+
+# Display names of jobs, by cwltool's unique job name.
+_display_names: dict[str, str] = {}
+_names_lock = threading.Lock()
 
 
 def main(argv: list[str]) -> int:
+    recorder = recorder_for_this_run()
+    if recorder is not None:
+        install_hooks(recorder)
     from cwltool.main import run
 
     status: int = run(argv)
     return status
+
+
+def install_hooks(recorder: TaskRecorder) -> None:
+    import cwltool.command_line_tool
+    import cwltool.job
+
+    tool_class = cwltool.command_line_tool.CommandLineTool
+    tool_class.job = _naming_jobs(tool_class.job)  # type: ignore[method-assign]
+    cwltool.job._job_popen = _recording_popen(cwltool.job._job_popen, recorder)
+
+
+def _naming_jobs(original: Callable[..., Generator[Any, None, None]]) -> Any:
+    @functools.wraps(original)
+    def job(self: Any, job_order: Any, output_callbacks: Any, runtime_context: Any) -> Any:
+        step = runtime_context.name or str(self.tool.get("id", "job")).rsplit("#", 1)[-1]
+        display = step + "".join(f"[{i}]" for i in _scatter_indices(output_callbacks))
+        for item in original(self, job_order, output_callbacks, runtime_context):
+            name = getattr(item, "name", None)
+            if name:
+                with _names_lock:
+                    _display_names[name] = display
+            yield item
+
+    return job
+
+
+def _scatter_indices(callback: Any, depth: int = 0) -> list[int]:
+    """cwltool hands each scatter job a callback curried with its scatter index
+    (receive_scatter_output), wrapped in the step's own callback; nested scatters
+    chain one receiver to the next. Outermost index first."""
+    if depth > 20 or not isinstance(callback, functools.partial):
+        return []
+    receiver = callback.func
+    if getattr(receiver, "__name__", "") == "receive_scatter_output" and callback.args:
+        index = callback.args[0]
+        outer = getattr(getattr(receiver, "__self__", None), "output_callback", None)
+        own = [index] if isinstance(index, int) else []
+        return _scatter_indices(outer, depth + 1) + own
+    for arg in callback.args:
+        if found := _scatter_indices(arg, depth + 1):
+            return found
+    return []
+
+
+def _recording_popen(original: Callable[..., int], recorder: TaskRecorder) -> Callable[..., int]:
+    @functools.wraps(original)
+    def job_popen(
+        commands: list[str],
+        stdin_path: Any,
+        stdout_path: str | None,
+        stderr_path: str | None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> int:
+        name = kwargs.get("name") or "job"
+        with _names_lock:
+            display = _display_names.get(name, name)
+        record = recorder.start(display, [str(c) for c in commands], None, None)
+        stdout_path = _stream_file(recorder, record, "stdout", stdout_path)
+        stderr_path = _stream_file(recorder, record, "stderr", stderr_path)
+        recorder.update(record)
+        try:
+            status = original(commands, stdin_path, stdout_path, stderr_path, *args, **kwargs)
+        except BaseException as exc:
+            recorder.end(record, None, f"the job could not run: {exc!r}")
+            raise
+        recorder.end(record, status)
+        return status
+
+    return job_popen
+
+
+def _stream_file(
+    recorder: TaskRecorder, record: dict[str, Any], stream: str, path: str | None
+) -> str:
+    """Where the job's stream goes, noted in its record. A stream the tool captures
+    itself is hard-linked into tasks/, so the log outlives cwltool moving the file."""
+    log = recorder.tasks_dir / f"{record['id']}.{stream}.log"
+    if path is None:
+        log.touch()
+        record[f"{stream}_file"] = recorder.relative(str(log))
+        return str(log)
+    open(path, "ab").close()
+    try:
+        os.link(path, log)
+        record[f"{stream}_file"] = recorder.relative(str(log))
+    except OSError:
+        record[f"{stream}_file"] = recorder.relative(path)
+    return path
 
 
 if __name__ == "__main__":

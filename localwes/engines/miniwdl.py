@@ -64,11 +64,12 @@ DAEMON_OWNED = frozenset(
         "--no-outside-imports",
     }
 )
-# miniwdl's own backend name for each runtime; "none" is localwes's host backend.
+# localwes's miniwdl backend for each runtime: miniwdl's own with task records,
+# and for "none" localwes's host backend.
 _BACKENDS = {
-    "docker": "docker_swarm",
-    "podman": "podman",
-    "singularity": "singularity",
+    "docker": "localwes_docker_swarm",
+    "podman": "localwes_podman",
+    "singularity": "localwes_singularity",
     "none": "localwes_host",
 }
 _VERSION_LINE = re.compile(r"^\s*version\s+(\S+)")

@@ -1,0 +1,67 @@
+"""Serving log and output files: whole, by Range, or followed as they grow.
+
+`?follow=true` keeps the response open and sends new bytes as they are written,
+until the run or task ends (or the daemon stops), so `curl -N` can tail a
+running workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from localwes.api import keys
+
+FOLLOW_POLL_S = 0.1
+CHUNK = 256 * 1024
+TEXT = "text/plain; charset=utf-8"
+
+
+def wants_follow(request: web.Request) -> bool:
+    return request.query.get("follow", "").lower() in ("true", "1", "yes")
+
+
+async def serve_log(
+    request: web.Request, path: Path | None, finished: Callable[[], bool]
+) -> web.StreamResponse:
+    """A log file as text; a log not written yet is empty."""
+    if wants_follow(request):
+        return await _follow(request, path, finished)
+    if path is None or not path.is_file():
+        return web.Response(text="", content_type="text/plain")
+    return web.FileResponse(path, headers={"Content-Type": TEXT})
+
+
+async def _follow(
+    request: web.Request, path: Path | None, finished: Callable[[], bool]
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": TEXT, "Cache-Control": "no-store"})
+    await response.prepare(request)
+    stopping = request.app[keys.STOPPING]
+    offset = 0
+    while True:
+        # Look at the end before reading, so the last read takes everything written.
+        done = finished() or stopping.is_set()
+        offset = await _send_from(response, path, offset)
+        if done:
+            break
+        await asyncio.sleep(FOLLOW_POLL_S)
+    await response.write_eof()
+    return response
+
+
+async def _send_from(response: web.StreamResponse, path: Path | None, offset: int) -> int:
+    if path is None:
+        return offset
+    try:
+        with path.open("rb") as log:
+            log.seek(offset)
+            while chunk := log.read(CHUNK):
+                await response.write(chunk)
+                offset += len(chunk)
+    except FileNotFoundError:
+        pass
+    return offset
