@@ -76,6 +76,9 @@ async def test_every_endpoint_answers_as_the_spec_says(wes: Any, openapi: OpenAP
         assert (await api.call("GET", f"/runs/{run_id}"))[0] == 200
         assert (await api.call("GET", f"/runs/{run_id}/status"))[0] == 200
         assert (await api.call("GET", f"/runs/{run_id}/tasks", params={"page_size": "5"}))[0] == 200
+    status, tasks = await api.call("GET", f"/runs/{cwl}/tasks")
+    assert status == 200 and len(tasks["task_logs"]) == 1
+    assert (await api.call("GET", f"/runs/{cwl}/tasks/{tasks['task_logs'][0]['id']}"))[0] == 200
     assert (await api.call("POST", f"/runs/{long}/cancel"))[0] == 200
     await wes.wait(long)
     assert (await api.call("GET", f"/runs/{long}"))[0] == 200
@@ -101,4 +104,4 @@ async def test_every_endpoint_answers_as_the_spec_says(wes: Any, openapi: OpenAP
     assert (await api.call("POST", f"/runs/{unknown}/cancel"))[0] == 404
     assert (await api.call("GET", "/runs", params={"page_size": "0"}))[0] == 400
     assert (await api.call("POST", "/runs", json={"workflow_type": "CWL"}))[0] == 400
-    assert len(api.checked) == 26
+    assert len(api.checked) == 28

@@ -174,3 +174,15 @@ async def test_log_and_task_urls_cannot_escape(wes: Wes, state_dir: Path) -> Non
     status, text = await fetch(task["stdout"])
     assert "root:" not in text
     assert os.path.exists("/etc/passwd")
+
+
+async def test_logs_take_range_requests(wes: Wes) -> None:
+    run_id = await wes.submit("echo.cwl", {"message": "ranged"}, {"echo.cwl": CWL / "echo.cwl"})
+    assert await wes.wait(run_id) == "COMPLETE"
+    task = (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"][0]
+    headers = {"Range": "bytes=2-4"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(task["stdout"], headers=headers) as r,
+    ):
+        assert r.status == 206 and await r.text() == "nge"
