@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from localwes import __version__
+from localwes import __version__, systemd
 from localwes.api.app import BASE_PATH, DaemonAlreadyRunning, create_app, record_daemon_url
 from localwes.config import Settings, SettingsError, load_settings, setting_type
 from localwes.containers import ContainerRuntimeError
@@ -55,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def serve(settings: Settings) -> int:
     """Serve until SIGINT or SIGTERM. Runs keep going in their supervisors."""
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # Followed logs end on shutdown; nothing else keeps a response open for long.
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3.0)
     await runner.setup()
     try:
         site = web.TCPSite(runner, settings.host, settings.port)
@@ -69,8 +70,11 @@ async def serve(settings: Settings) -> int:
             BASE_PATH,
             settings.state_dir,
         )
+        # Only now, with the socket bound, is the service ready for systemd.
+        systemd.notify(f"READY=1\nSTATUS=listening on {url}{BASE_PATH}")
         await _until_stopped()
-        log.info("localwes stopping; running workflows continue under their supervisors")
+        systemd.notify("STOPPING=1")
+        log.info("localwes stopping (on_stop=%s)", settings.on_stop)
     finally:
         await runner.cleanup()
     return 0

@@ -59,6 +59,12 @@ class Settings:
         "queue it again, or end it SYSTEM_ERROR.",
         choices=("requeue", "fail"),
     )
+    on_stop: str = setting(
+        "leave",
+        "What happens to running workflows when the daemon stops: leave them to their "
+        "supervisors (a restarted daemon picks them up), or cancel them.",
+        choices=("leave", "cancel"),
+    )
     max_upload_bytes: int = setting(
         10 * 1024**3, "Largest total size of one POST /runs (413 beyond it)."
     )

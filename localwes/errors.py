@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class WesError(Exception):
     """An error a client can act on; `msg` says what was wrong and what to do."""
@@ -27,3 +29,13 @@ class PayloadTooLarge(WesError):
 
 class InsufficientStorage(WesError):
     status_code = 507
+
+
+def storage_error(exc: OSError, doing: str) -> WesError:
+    """A filesystem failure while writing run folders, as the client should see it."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage(
+            f"no space left to {doing} ({exc.strerror}: {exc.filename}); free some space "
+            "in the state dir and try again"
+        )
+    return WesError(f"localwes could not {doing}: {exc.strerror or exc} ({exc.filename})")

@@ -46,16 +46,23 @@ async def read_first_line(proc: subprocess.Popen[bytes]) -> bytes:
 
 async def wait_for_exit(proc: subprocess.Popen[bytes]) -> int:
     """Wait for the process to end without blocking the loop, and reap it."""
-    loop = asyncio.get_running_loop()
     pidfd = os.pidfd_open(proc.pid)
+    try:
+        await wait_pidfd(pidfd)
+    finally:
+        os.close(pidfd)
+    return proc.wait()
+
+
+async def wait_pidfd(pidfd: int) -> None:
+    """Until the process behind a pidfd (a child or not) has ended."""
+    loop = asyncio.get_running_loop()
     ended = loop.create_future()
     loop.add_reader(pidfd, _settle, ended)
     try:
         await ended
     finally:
         loop.remove_reader(pidfd)
-        os.close(pidfd)
-    return proc.wait()
 
 
 def _settle(future: asyncio.Future[None]) -> None:

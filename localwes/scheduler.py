@@ -25,14 +25,14 @@ from localwes.durable import read_json, write_json_durably
 from localwes.engines.base import Engine
 from localwes.errors import NotFound
 from localwes.models import State, utc_now
-from localwes.processes import read_first_line, spawn_supervisor, wait_for_exit
+from localwes.processes import read_first_line, spawn_supervisor, wait_for_exit, wait_pidfd
 from localwes.store import RunPaths, RunStore
 from localwes.supervisor import STARTED_LINE
 
 log = logging.getLogger(__name__)
 
-# How often a run adopted after a restart is checked for its end.
-ADOPTED_POLL_S = 0.5
+# How often a run adopted after a restart is looked at while its engine starts.
+ADOPTED_POLL_S = 0.1
 
 
 class Scheduler:
@@ -164,6 +164,9 @@ class Scheduler:
             state = State.SYSTEM_ERROR
         elif code == 0:
             state = State.COMPLETE
+        elif full := out_of_space(paths):
+            state = State.SYSTEM_ERROR  # the machine failed the workflow, not the workflow
+            notes.append(full)
         else:
             state = State.EXECUTOR_ERROR
             notes += engine.failure_notes(paths) if engine else []
@@ -209,6 +212,20 @@ class Scheduler:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
 
+    def forget(self, run_id: str) -> None:
+        """A run whose folder was removed by hand: stop whatever still runs for it."""
+        proc = self._supervisors.get(run_id)
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+
+    async def cancel_all(self, timeout: float) -> None:
+        """Cancel every started run and wait (up to `timeout`) for them to end."""
+        for run_id in list(self._active):
+            with contextlib.suppress(Exception):
+                await self.cancel(run_id)
+        if self._active:
+            await asyncio.wait(list(self._active.values()), timeout=timeout)
+
     # -- restart ------------------------------------------------------------
 
     async def _recover(self, run_id: str) -> None:
@@ -234,8 +251,7 @@ class Scheduler:
     async def _watch_adopted(self, run_id: str, paths: RunPaths) -> None:
         if self.store.summary(run_id).state is State.INITIALIZING and paths.supervisor.exists():
             self._mark_running(run_id)
-        while lock_is_held(paths.lock):
-            await asyncio.sleep(ADOPTED_POLL_S)
+        await wait_for_supervisor(paths)
         self._finish(run_id, "its supervisor stopped while localwes was down")
 
     def _interrupted(self, run_id: str, paths: RunPaths) -> None:
@@ -258,6 +274,47 @@ class Scheduler:
             self._end(run_id, State.SYSTEM_ERROR, [why])
 
 
+# Below this many free bytes, a failed engine is taken to have failed for want of space.
+NEARLY_FULL_BYTES = 1024 * 1024
+_NO_SPACE = b"No space left on device"
+
+
+def out_of_space(paths: RunPaths) -> str | None:
+    """Why a failed run is localwes's SYSTEM_ERROR rather than the workflow's: the
+    filesystem of the run folder is full, or the engine or a task said it was."""
+    free = shutil.disk_usage(paths.root).free
+    said_so = any(_tail_says_no_space(log) for log in _stderr_logs(paths))
+    if free >= NEARLY_FULL_BYTES and not said_so:
+        return None
+    return (
+        f"the run folder's filesystem is out of space ({free} bytes free"
+        f"{'; the engine reported No space left on device' if said_so else ''}); "
+        "free some space and submit the run again"
+    )
+
+
+def _stderr_logs(paths: RunPaths) -> list[Path]:
+    """The engine's stderr and every recorded task's."""
+    logs = [paths.stderr]
+    for record_file in paths.tasks.glob("*.json"):
+        try:
+            stderr = read_json(record_file).get("stderr_file")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if stderr:
+            logs.append(paths.root / stderr)
+    return logs
+
+
+def _tail_says_no_space(log: Path) -> bool:
+    try:
+        with log.open("rb") as stream:
+            stream.seek(max(0, log.stat().st_size - 65536))
+            return _NO_SPACE in stream.read()
+    except OSError:
+        return False
+
+
 def try_lock(path: Path) -> FileLock | None:
     """The run's lock, held, or None when a supervisor holds it."""
     lock = FileLock(str(path), timeout=0)
@@ -275,6 +332,29 @@ def lock_is_held(path: Path) -> bool:
         return True
     lock.release()
     return False
+
+
+async def wait_for_supervisor(paths: RunPaths) -> None:
+    """Until the supervisor holding the run's lock (not our child) has ended.
+
+    supervisor.json names the lock holder once the engine has started; a pidfd
+    opened while the lock is still held is the holder's (a pid cannot be reused
+    while its process lives), so its end is seen at once, without polling.
+    """
+    while lock_is_held(paths.lock):
+        pid = _adopted_supervisor_pid(paths)
+        if pid is None:
+            await asyncio.sleep(ADOPTED_POLL_S)  # still starting its engine
+            continue
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            if lock_is_held(paths.lock):
+                await wait_pidfd(pidfd)
+        finally:
+            os.close(pidfd)
 
 
 def _adopted_supervisor_pid(paths: RunPaths) -> int | None:

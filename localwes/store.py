@@ -178,6 +178,18 @@ class RunStore:
         """Put a published run into the index."""
         self._index(RunSummary(run_id, record.state, None, None, request.tags))
 
+    def forget(self, run_id: str) -> None:
+        """Drop a run whose folder was removed by hand."""
+        if self._summaries.pop(run_id, None) is not None:
+            index = bisect.bisect_left(self._ids, run_id)
+            if index < len(self._ids) and self._ids[index] == run_id:
+                del self._ids[index]
+
+    def index_folder(self, run_id: str) -> None:
+        """Index a run folder that appeared by hand (restored from a backup, say)."""
+        if RUN_ID_RE.fullmatch(run_id) and run_id not in self._summaries:
+            self._index(self._load_summary(run_id))
+
     def _index(self, summary: RunSummary) -> None:
         if summary.run_id not in self._summaries:
             bisect.insort(self._ids, summary.run_id)
@@ -199,10 +211,22 @@ class RunStore:
             raise NotFound(f"no run with id {run_id!r}; GET /runs lists the runs") from None
 
     def record(self, run_id: str) -> RunRecord:
-        return RunRecord.from_json(read_json(self.paths(run_id).state))
+        """state.json; a run whose state.json cannot be read shows as UNKNOWN, with why."""
+        path = self.paths(run_id).state
+        try:
+            return RunRecord.from_json(read_json(path))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("run_unreadable run_id=%s file=state.json error=%r", run_id, exc)
+            reason = f"localwes cannot read {path}: {exc}; fix or remove the run folder"
+            return RunRecord(State.UNKNOWN, submitted_time="", system_logs=[reason])
 
     def request(self, run_id: str) -> RunRequest:
-        return RunRequest.from_json(read_json(self.paths(run_id).request))
+        """request.json; an unreadable one reads as an empty request."""
+        try:
+            return RunRequest.from_json(read_json(self.paths(run_id).request))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error("run_unreadable run_id=%s file=request.json error=%r", run_id, exc)
+            return RunRequest(workflow_type="", workflow_type_version="", workflow_url="")
 
     def engine_argv(self, run_id: str) -> list[str]:
         """The command the engine runs (command.json), for RunLog.run_log.cmd."""

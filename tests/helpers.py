@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,12 +116,24 @@ def serve_argv(state_dir: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "localwes", "serve", *flags, *extra]
 
 
-def start_serve(state_dir: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `localwes serve` as its own process; return it and its API base URL."""
+def start_serve(
+    state_dir: Path,
+    log: Path,
+    *extra: str,
+    wrapper: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `localwes serve` as its own process (inside `wrapper`, if given); return
+    it and its API base URL."""
     state_dir.mkdir(parents=True, exist_ok=True)
+    argv = [*wrapper, *serve_argv(state_dir, *extra)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            serve_argv(state_dir, *extra), stdout=out, stderr=out, stdin=subprocess.DEVNULL
+            argv,
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -21,6 +21,7 @@ from localwes.names import RUN_ID_PATTERN, TASK_ID_PATTERN
 from localwes.scheduler import Scheduler
 from localwes.store import RunStore
 from localwes.submission import Intake
+from localwes.watch import watch_run_folders
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +91,15 @@ async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
     app[keys.SCHEDULER] = scheduler
     app[keys.INTAKE] = Intake(store, engines, scheduler.enqueue)
     await scheduler.start()
+    watcher = asyncio.create_task(watch_run_folders(store, scheduler, app[keys.STOPPING]))
     try:
         yield
     finally:
+        app[keys.STOPPING].set()
+        if settings.on_stop == "cancel":
+            await scheduler.cancel_all(timeout=settings.cancel_grace + 5)
         await scheduler.stop()
+        await watcher
         lock.release()
 
 

@@ -11,18 +11,24 @@ from localwes.api import keys
 from localwes.api.logs import serve_log
 from localwes.api.request import UploadLimits, read_run_fields
 from localwes.api.service_info import base_url
-from localwes.errors import BadRequest
+from localwes.errors import BadRequest, storage_error
 from localwes.store import RunStore
 
 
 async def post_run(request: web.Request) -> web.Response:
     intake = request.app[keys.INTAKE]
     settings = request.app[keys.SETTINGS]
-    staged = intake.begin()
+    try:
+        staged = intake.begin()
+    except OSError as exc:
+        raise storage_error(exc, "create the run folder") from None
     try:
         limits = UploadLimits(settings.max_upload_bytes, settings.max_attachments)
         fields = await read_run_fields(request, staged.workflow, limits)
         run_id = await intake.accept(staged, fields)
+    except OSError as exc:
+        await asyncio.to_thread(intake.discard, staged)
+        raise storage_error(exc, "create the run folder") from None
     except BaseException:
         await asyncio.to_thread(intake.discard, staged)
         raise
