@@ -188,3 +188,32 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     text = UNIT.read_text()
     for line in ("Type=notify", "Restart=on-failure", "KillMode=process"):
         assert f"\n{line}\n" in text
+
+
+async def test_a_read_only_state_dir_gives_a_clear_500(state_dir: Path, tmp_path: Path) -> None:
+    staging = state_dir / ".staging"
+    script = (
+        'mount -t tmpfs tmpfs "$0" && mkdir "$0/.staging" && mount --bind "$0/.staging" '
+        '"$0/.staging" && mount -o remount,bind,ro "$0/.staging" && exec "$@"'
+    )
+    wrapper = [
+        "unshare",
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        script,
+        str(state_dir),
+    ]
+    proc, base = start_serve(state_dir, tmp_path / "ro.log", wrapper=wrapper)
+    try:
+        async with aiohttp.ClientSession() as session:
+            wes = Wes(session, base)
+            error = await wes.submit("echo.cwl", {}, {"echo.cwl": CWL / "echo.cwl"}, status=500)
+            assert "could not create the run folder" in error["msg"]
+            assert "Read-only file system" in error["msg"] and str(staging) in error["msg"]
+            assert (await wes.get("/runs"))["runs"] == []
+    finally:
+        proc.kill()
+        proc.wait()
