@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -30,12 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the WES daemon in the foreground")
     for f in fields(Settings):
         default = f.metadata.get("shown") or f.default
+        help_text = f"{f.metadata['help']} (default: {default}; env LOCALWES_{f.name.upper()})"
+        flag = f"--{f.name.replace('_', '-')}"
+        if f.type == "bool":
+            serve.add_argument(flag, action="store_true", default=None, help=help_text)
+            continue
         serve.add_argument(
-            f"--{f.name.replace('_', '-')}",
+            flag,
             type=setting_type(f.name),
             choices=f.metadata.get("choices") or None,
             default=None,
-            help=f"{f.metadata['help']} (default: {default}; env LOCALWES_{f.name.upper()})",
+            help=help_text,
         )
     return parser
 
@@ -47,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(flags)
         return asyncio.run(serve(settings))
-    except (SettingsError, DaemonAlreadyRunning, ContainerRuntimeError) as exc:
+    except (SettingsError, DaemonAlreadyRunning, ContainerRuntimeError, ValueError) as exc:
         print(f"localwes: {exc}", file=sys.stderr)
         return 2
 
@@ -59,9 +65,7 @@ async def serve(settings: Settings) -> int:
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3.0)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        url = _bound_url(site, settings.host)
+        url = await _listen(runner, settings)
         record_daemon_url(settings, url)
         log.info(
             "localwes %s listening on %s%s (state dir %s)",
@@ -78,6 +82,21 @@ async def serve(settings: Settings) -> int:
     finally:
         await runner.cleanup()
     return 0
+
+
+async def _listen(runner: web.AppRunner, settings: Settings) -> str:
+    if settings.unix_socket is None:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        return _bound_url(site, settings.host)
+    unix_site = web.UnixSite(runner, str(settings.unix_socket))
+    previous = os.umask(0o177)  # the socket is born 0600: only its owner can connect
+    try:
+        await unix_site.start()
+    finally:
+        os.umask(previous)
+    os.chmod(settings.unix_socket, 0o600)
+    return f"http+unix://{settings.unix_socket}"
 
 
 def _bound_url(site: web.TCPSite, host: str) -> str:

@@ -36,7 +36,9 @@ def setting(default: Any, help: str, choices: tuple[str, ...] = (), shown: str =
 @dataclass(frozen=True)
 class Settings:
     host: str = setting(
-        "127.0.0.1", "Address to listen on: a loopback address (127.0.0.1, ::1, localhost)."
+        "127.0.0.1",
+        "Address to listen on. Anything but loopback needs allow_remote, and then every "
+        "request needs the token.",
     )
     port: int = setting(DEFAULT_PORT, "TCP port to listen on; 0 picks a free one.")
     state_dir: Path = setting(
@@ -65,6 +67,39 @@ class Settings:
         "supervisors (a restarted daemon picks them up), or cancel them.",
         choices=("leave", "cancel"),
     )
+    allow_remote: bool = setting(
+        False,
+        "Allow a non-loopback host. Exposes the daemon to the network: every request must "
+        "then carry the token (use TLS in front of it; localwes itself speaks plain HTTP).",
+    )
+    auth: str = setting(
+        "auto",
+        "auto: on loopback, connections from this user need no token and other users are "
+        "refused; whoever cannot be identified (and every remote client) needs the token. "
+        "token: every request needs the token.",
+        choices=("auto", "token"),
+    )
+    token_file: Path = setting(
+        None,
+        "File holding the API token (created 0600 with a random token if missing). "
+        "LOCALWES_TOKEN overrides it; the token is never taken from the command line.",
+        shown="<state_dir>/token",
+    )
+    allowed_hosts: str = setting(
+        "",
+        "Extra host names accepted in the Host header, comma-separated (loopback names "
+        "always are). Others are refused, which stops DNS rebinding.",
+    )
+    cors_origins: str = setting(
+        "",
+        "Web origins allowed to call the API from a browser, comma-separated. Each one "
+        "can start workflows as you: list only pages you trust.",
+    )
+    unix_socket: Path = setting(
+        None,
+        "Listen on this Unix socket (created 0600) instead of TCP; only its owner can connect.",
+        shown="none",
+    )
     max_upload_bytes: int = setting(
         10 * 1024**3, "Largest total size of one POST /runs (413 beyond it)."
     )
@@ -76,6 +111,8 @@ class Settings:
         if self.max_concurrent is None:
             object.__setattr__(self, "max_concurrent", default_max_concurrent())
         object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser())
+        if self.token_file is None:
+            object.__setattr__(self, "token_file", self.state_dir / "token")
         check_settings(self)
 
 
@@ -93,12 +130,12 @@ def check_settings(settings: Settings) -> None:
         raise SettingsError("max_concurrent: must be at least 1")
     if not 0 <= settings.port <= 65535:
         raise SettingsError("port: must be between 0 and 65535")
-    if not is_loopback(settings.host):
-        # Whoever can POST /runs can run any command as this user, and localwes has
-        # no authentication yet: it does not listen where others can reach it.
+    if not is_loopback(settings.host) and not settings.allow_remote:
+        # Whoever can POST /runs can run any command as this user.
         raise SettingsError(
-            f"host: {settings.host!r} is not a loopback address; localwes only listens on "
-            "loopback (127.0.0.1, ::1, localhost)"
+            f"host: {settings.host!r} is not a loopback address; anyone who can reach it "
+            "could run commands as you. Add --allow-remote to do it anyway (every request "
+            "then needs the token)"
         )
 
 
@@ -125,9 +162,19 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def setting_type(name: str) -> type:
+def parse_bool(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{text!r} is not true or false")
+
+
+def setting_type(name: str) -> Any:
     annotation = {f.name: f.type for f in fields(Settings)}[name]
-    return {"int": int, "float": float, "Path": Path}.get(str(annotation), str)
+    types = {"int": int, "float": float, "Path": Path, "bool": parse_bool}
+    return types.get(str(annotation), str)
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -140,8 +187,7 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
                 values[f.name] = setting_type(f.name)(raw)
             except ValueError:
                 raise SettingsError(
-                    f"LOCALWES_{f.name.upper()}: {raw!r} is not a valid "
-                    f"{setting_type(f.name).__name__}"
+                    f"LOCALWES_{f.name.upper()}: {raw!r} is not a valid {f.type}"
                 ) from None
     return values
 

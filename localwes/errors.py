@@ -19,6 +19,14 @@ class BadRequest(WesError):
     status_code = 400
 
 
+class Unauthorized(WesError):
+    status_code = 401
+
+
+class Forbidden(WesError):
+    status_code = 403
+
+
 class NotFound(WesError):
     status_code = 404
 

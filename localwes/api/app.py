@@ -12,6 +12,7 @@ from filelock import FileLock, Timeout
 
 from localwes.api import keys, runs, service_info
 from localwes.api.errors import error_middleware
+from localwes.api.guard import guard_middleware
 from localwes.config import Settings
 from localwes.containers import choose_runtime
 from localwes.durable import read_json, write_json_durably
@@ -21,6 +22,7 @@ from localwes.names import RUN_ID_PATTERN, TASK_ID_PATTERN
 from localwes.scheduler import Scheduler
 from localwes.store import RunStore
 from localwes.submission import Intake
+from localwes.token import load_token
 from localwes.watch import watch_run_folders
 
 log = logging.getLogger(__name__)
@@ -33,8 +35,11 @@ class DaemonAlreadyRunning(RuntimeError):
 
 
 def create_app(settings: Settings, engines: Sequence[Engine] | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware])
+    app = web.Application(middlewares=[error_middleware, guard_middleware])
     app[keys.SETTINGS] = settings
+    app[keys.TOKEN] = load_token(settings.token_file)
+    app[keys.ALLOWED_HOSTS] = _names(settings.allowed_hosts, settings.host)
+    app[keys.CORS_ORIGINS] = _names(settings.cors_origins)
     app[keys.STORE] = RunStore(settings.state_dir)
     if engines is None:
         runtime = choose_runtime(settings.container)
@@ -48,6 +53,11 @@ def create_app(settings: Settings, engines: Sequence[Engine] | None = None) -> w
     app.cleanup_ctx.append(_daemon_life)
     _add_routes(app)
     return app
+
+
+def _names(text: str, *more: str) -> frozenset[str]:
+    names = [n.strip().lower() for n in text.split(",")] + [m.lower() for m in more]
+    return frozenset(n for n in names if n)
 
 
 def _add_routes(app: web.Application) -> None:

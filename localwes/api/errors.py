@@ -15,7 +15,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def error_response(status: int, msg: str) -> web.Response:
-    return web.json_response({"msg": msg, "status_code": status}, status=status)
+    headers = {"WWW-Authenticate": 'Bearer realm="localwes"'} if status == 401 else None
+    return web.json_response({"msg": msg, "status_code": status}, status=status, headers=headers)
 
 
 @web.middleware
