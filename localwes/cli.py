@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"localwes {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the WES daemon in the foreground")
+    serve = commands.add_parser(
+        "serve", help="run the WES daemon in the foreground", allow_abbrev=False
+    )
     for f in fields(Settings):
         default = f.metadata.get("shown") or f.default
         help_text = f"{f.metadata['help']} (default: {default}; env LOCALWES_{f.name.upper()})"

@@ -113,6 +113,11 @@ class Settings:
         object.__setattr__(self, "state_dir", Path(self.state_dir).expanduser())
         if self.token_file is None:
             object.__setattr__(self, "token_file", self.state_dir / "token")
+        if self.unix_socket is not None:
+            object.__setattr__(self, "unix_socket", Path(self.unix_socket).expanduser())
+        if not is_loopback(self.host):
+            # Beyond loopback nobody can be identified by their socket: token for all.
+            object.__setattr__(self, "auth", "token")
         check_settings(self)
 
 

@@ -108,13 +108,43 @@ def _json_object(fields: Mapping[str, Any], name: str) -> dict[str, Any]:
     if value is None or (isinstance(value, str) and not value.strip()):
         return {}
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError as exc:
-            raise BadRequest(f"{name}: not valid JSON ({exc}); send a JSON object") from None
+        value = loads_limited(value, name)
     if not isinstance(value, dict):
         raise BadRequest(f"{name}: must be a JSON object, not {type(value).__name__}")
     return value
+
+
+MAX_JSON_DEPTH = 64
+
+
+def loads_limited(text: str | bytes, name: str) -> Any:
+    """json.loads, refusing malformed and too deeply nested documents with a 400."""
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise BadRequest(f"{name}: not valid JSON ({exc}); send a JSON object") from None
+    except RecursionError:
+        value = None
+        depth = MAX_JSON_DEPTH + 1
+    else:
+        depth = _depth(value)
+    if depth > MAX_JSON_DEPTH:
+        raise BadRequest(f"{name}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _string_map(fields: Mapping[str, Any], name: str) -> dict[str, str]:

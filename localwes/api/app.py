@@ -28,6 +28,7 @@ from localwes.watch import watch_run_folders
 log = logging.getLogger(__name__)
 
 BASE_PATH = "/ga4gh/wes/v1"
+MAX_JSON_BODY = 16 * 1024 * 1024
 
 
 class DaemonAlreadyRunning(RuntimeError):
@@ -35,7 +36,11 @@ class DaemonAlreadyRunning(RuntimeError):
 
 
 def create_app(settings: Settings, engines: Sequence[Engine] | None = None) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, guard_middleware])
+    # client_max_size bounds a JSON RunRequest; multipart bodies are streamed and
+    # bounded by max_upload_bytes instead.
+    app = web.Application(
+        middlewares=[error_middleware, guard_middleware], client_max_size=MAX_JSON_BODY
+    )
     app[keys.SETTINGS] = settings
     app[keys.TOKEN] = load_token(settings.token_file)
     app[keys.ALLOWED_HOSTS] = _names(settings.allowed_hosts, settings.host)

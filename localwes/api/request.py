@@ -6,7 +6,6 @@ checked as relative POSIX paths; the other fields come back as strings.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -19,6 +18,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from localwes.errors import BadRequest, PayloadTooLarge
 from localwes.names import contained_path, safe_relative_path
+from localwes.submission import loads_limited
 
 ATTACHMENT = "workflow_attachment"
 MAX_FIELD_BYTES = 16 * 1024 * 1024
@@ -51,10 +51,7 @@ async def read_run_fields(
 
 
 async def _read_json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except ValueError as exc:
-        raise BadRequest(f"request body: not valid JSON ({exc})") from None
+    body = loads_limited(await request.read(), "request body")
     if not isinstance(body, dict):
         raise BadRequest("request body: must be a JSON object (a RunRequest)")
     return body

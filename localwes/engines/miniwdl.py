@@ -12,7 +12,7 @@ import functools
 import re
 import sys
 from importlib.metadata import version as package_version
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from localwes.engines.base import (
@@ -137,7 +137,9 @@ class MiniwdlEngine:
 
     def prepare_inputs(self, params: dict[str, Any], staged: RunPaths) -> dict[str, Any]:
         # miniwdl resolves relative File paths against its working directory,
-        # workflow/, and checks that each one exists before it runs anything.
+        # workflow/, and checks that each one exists before it runs anything; a
+        # relative path may not climb out of the attachments.
+        _refuse_climbing_paths(params, "workflow_params")
         return params
 
     def command(self, workflow: str, parameters: CheckedParameters) -> EngineCommand:
@@ -184,6 +186,25 @@ class MiniwdlEngine:
             if cause.get("stderr_file"):
                 notes.append(f"its stderr: {cause['stderr_file']}")
         return notes
+
+
+def _refuse_climbing_paths(value: Any, where: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_climbing_paths(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_climbing_paths(item, f"{where}[{index}]")
+    elif isinstance(value, str) and _climbs(value):
+        raise BadRequest(
+            f"{where}: {value!r} climbs out of the attachments with '..'; name an "
+            "attached file or give an absolute path"
+        )
+
+
+def _climbs(text: str) -> bool:
+    relative = not text.startswith("/") and "://" not in text
+    return relative and ".." in PurePosixPath(text).parts
 
 
 def _describe_error(label: str, error: dict[str, Any]) -> str:
