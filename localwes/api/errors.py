@@ -14,8 +14,10 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def error_response(status: int, msg: str) -> web.Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="localwes"'} if status == 401 else None
+def error_response(status: int, msg: str, headers: dict[str, str] | None = None) -> web.Response:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="localwes"'
     return web.json_response({"msg": msg, "status_code": status}, status=status, headers=headers)
 
 
@@ -28,7 +30,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, _describe(request, exc))
+        # Keep what the status needs, such as Allow on a 405 (RFC 9110).
+        kept = {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}
+        return error_response(exc.status, _describe(request, exc), kept)
     except Exception:
         log.exception("request_failed method=%s path=%s", request.method, request.path)
         return error_response(500, "localwes failed on this request; the daemon log says why")

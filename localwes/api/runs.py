@@ -148,7 +148,7 @@ def run_log(store: RunStore, run_id: str, base: str) -> dict[str, Any]:
 
 def _page_size(request: web.Request) -> int | None:
     raw = request.query.get("page_size")
-    if raw is None or raw == "":
+    if raw is None:
         return None
     try:
         return int(raw)
