@@ -3,6 +3,7 @@
 
     python3 dev.py serve [localwes serve flags...]
     python3 dev.py test  [pytest args...]
+    python3 dev.py docs  (rewrite README's settings table from the declarations)
 
 The virtual environment is (re)installed whenever pyproject.toml changes.
 """
@@ -62,12 +63,29 @@ def serve(args: list[str]) -> int:
     return 1  # not reached
 
 
+def docs() -> int:
+    """Rewrite the settings table in README.md; tests/test_docs.py checks it is current."""
+    ensure_installed("")
+    table = subprocess.run(
+        [str(BIN / "python"), "-c", "from localwes.config import settings_table as t; print(t())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start = text.index("| setting | flag | environment | default | meaning |")
+    end = text.index("\n\n", start)
+    readme.write_text(text[:start] + table + text[end:])
+    return 0
+
+
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("serve", "test"):
+    commands = {"serve": serve, "test": test, "docs": lambda _args: docs()}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         return 2
-    command, args = sys.argv[1], sys.argv[2:]
-    return test(args) if command == "test" else serve(args)
+    return commands[sys.argv[1]](sys.argv[2:])
 
 
 if __name__ == "__main__":

@@ -142,6 +142,18 @@ def describe(values: list[float]) -> str:
     return f"median {statistics.median(ms):8.1f} ms   p90 {p90:8.1f} ms   n={len(ms)}"
 
 
+async def until_warm(base: str) -> str:
+    """Wait (a few seconds at most) for warm engine starts to be ready."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):
+            async with session.get(f"{base}/service-info") as response:
+                warm = str((await response.json())["tags"].get("warm_engines", "off"))
+            if warm != "starting":
+                return warm
+            await asyncio.sleep(0.05)
+    return "starting"
+
+
 async def compare(base: str, workflow: Trivial, repeats: int, root: Path) -> None:
     api, direct = [], []
     for i in range(repeats):  # interleaved, so both sides see the same noise
@@ -159,20 +171,28 @@ async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--posts", type=int, default=100)
+    parser.add_argument("--cold", action="store_true", help="start engines cold (no zygote)")
     args = parser.parse_args()
+    flags = ["--no-warm-engines"] if args.cold else []
     python = platform.python_version()
     print(f"machine: {platform.platform()}, {os.cpu_count()} cores, Python {python}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        daemon, base = start_serve(root / "post-state", root / "post.log", "--max-concurrent", "1")
+        daemon, base = start_serve(
+            root / "post-state", root / "post.log", "--max-concurrent", "1", *flags
+        )
         try:
+            await until_warm(base)  # the zygote's imports would compete with the POSTs
             posts = await post_latencies(base, args.posts)
             print(f"POST /runs (small attachment, durable)   {describe(posts)}")
         finally:
             daemon.terminate()
             daemon.wait()
-        daemon, base = start_serve(root / "rt-state", root / "rt.log", "--max-concurrent", "2")
+        daemon, base = start_serve(
+            root / "rt-state", root / "rt.log", "--max-concurrent", "2", *flags
+        )
         try:
+            print(f"warm engine starts: {await until_warm(base)}")
             for workflow in (ECHO_CWL, SAY_WDL):
                 await compare(base, workflow, args.repeats, root)
         finally:

@@ -36,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         help_text = f"{f.metadata['help']} (default: {default}; env LOCALWES_{f.name.upper()})"
         flag = f"--{f.name.replace('_', '-')}"
         if f.type == "bool":
-            serve.add_argument(flag, action="store_true", default=None, help=help_text)
+            serve.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
+            )
             continue
         serve.add_argument(
             flag,

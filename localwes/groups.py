@@ -8,9 +8,9 @@ import ctypes
 import os
 import select
 import signal
-import subprocess
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 
 def kill_group(pgid: int, sig: signal.Signals) -> None:
@@ -18,8 +18,16 @@ def kill_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+class GroupLeader(Protocol):
+    """A started engine or task: subprocess.Popen, or a warm-forked engine."""
+
+    pid: int
+
+    def wait(self) -> int: ...
+
+
 def wait_then_sweep(
-    proc: subprocess.Popen[bytes],
+    proc: GroupLeader,
     terminating: Callable[[], bool] = lambda: False,
     grace: float = 10.0,
 ) -> int:

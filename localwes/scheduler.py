@@ -14,7 +14,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from localwes.durable import read_json, write_json_durably
 from localwes.engines.base import Engine
 from localwes.errors import NotFound
 from localwes.models import State, utc_now
-from localwes.processes import read_first_line, spawn_supervisor, wait_for_exit, wait_pidfd
+from localwes.processes import ColdSupervisor, Supervisor, Zygote, wait_pidfd
 from localwes.store import RunPaths, RunStore
 from localwes.supervisor import STARTED_LINE
 
@@ -43,15 +42,17 @@ class Scheduler:
         max_concurrent: int,
         cancel_grace: float,
         requeue_interrupted: bool = True,
+        zygote: Zygote | None = None,
     ) -> None:
         self.store = store
+        self.zygote = zygote
         self.engines = {engine.name: engine for engine in engines}
         self.max_concurrent = max_concurrent
         self.cancel_grace = cancel_grace
         self.requeue_interrupted = requeue_interrupted
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._active: dict[str, asyncio.Task[None]] = {}
-        self._supervisors: dict[str, subprocess.Popen[bytes]] = {}
+        self._supervisors: dict[str, Supervisor] = {}
         self._slot_freed = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
 
@@ -75,6 +76,13 @@ class Scheduler:
 
     def enqueue(self, run_id: str) -> None:
         self._queue.put_nowait(run_id)
+
+    @property
+    def warm_state(self) -> str:
+        """off, starting or ready: whether runs start warm (see localwes.warm)."""
+        if self.zygote is None:
+            return "off"
+        return "ready" if self.zygote.ready else "starting"
 
     @property
     def active_count(self) -> int:
@@ -122,14 +130,24 @@ class Scheduler:
         paths = self.store.paths(run_id)
         attempt = self.store.record(run_id).attempt + 1
         self.store.update(run_id, State.INITIALIZING, start_time=utc_now(), attempt=attempt)
-        proc = spawn_supervisor(paths.root, attempt, self.cancel_grace, paths.supervisor_log)
-        self._supervisors[run_id] = proc
+        supervisor = await self._spawn(paths, attempt)
+        self._supervisors[run_id] = supervisor
         if self.store.summary(run_id).state is State.CANCELING:
-            proc.send_signal(signal.SIGTERM)
-        if await read_first_line(proc) == STARTED_LINE:
+            supervisor.terminate()
+        if await supervisor.first_line() == STARTED_LINE:
             self._mark_running(run_id)
-        status = await wait_for_exit(proc)
-        self._finish(run_id, f"supervisor exited with status {status}")
+        await supervisor.wait()
+        self._finish(run_id, "its supervisor ended")
+
+    async def _spawn(self, paths: RunPaths, attempt: int) -> Supervisor:
+        """A warm supervisor from the zygote when it is ready, else a cold one."""
+        if self.zygote is not None and self.zygote.ready:
+            try:
+                return await self.zygote.spawn(paths.root, attempt, self.cancel_grace)
+            except OSError as exc:
+                log.warning("zygote_spawn_failed error=%r; starting cold from now on", exc)
+                self.zygote.ready = False
+        return ColdSupervisor(paths.root, attempt, self.cancel_grace, paths.supervisor_log)
 
     def _mark_running(self, run_id: str) -> None:
         if self.store.summary(run_id).state is State.INITIALIZING:
@@ -203,9 +221,9 @@ class Scheduler:
             self._signal_supervisor(run_id)
 
     def _signal_supervisor(self, run_id: str) -> None:
-        proc = self._supervisors.get(run_id)
-        if proc is not None and proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
+        supervisor = self._supervisors.get(run_id)
+        if supervisor is not None:
+            supervisor.terminate()
             return
         pid = _adopted_supervisor_pid(self.store.paths(run_id))
         if pid is not None:
@@ -214,9 +232,9 @@ class Scheduler:
 
     def forget(self, run_id: str) -> None:
         """A run whose folder was removed by hand: stop whatever still runs for it."""
-        proc = self._supervisors.get(run_id)
-        if proc is not None and proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
+        supervisor = self._supervisors.get(run_id)
+        if supervisor is not None:
+            supervisor.terminate()
 
     async def cancel_all(self, timeout: float) -> None:
         """Cancel every started run and wait (up to `timeout`) for them to end."""

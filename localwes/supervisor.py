@@ -26,7 +26,10 @@ from localwes.groups import become_subreaper, kill_orphans, wait_then_sweep
 from localwes.models import utc_now
 from localwes.store import RunPaths
 from localwes.tasks import RUN_DIR_ENV
+from localwes.warm import ForkedEngine, fork_engine, warm_module
 
+# Set by the zygote in the supervisors it forks: engines are then forked warm too.
+WARM = False
 # The daemon reads this one line on the supervisor's stdout to mark the run RUNNING.
 STARTED_LINE = b"started\n"
 EXIT_ALREADY_SUPERVISED = 3
@@ -93,10 +96,14 @@ def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
     }
 
 
-def _start_engine(paths: RunPaths, command: EngineCommand) -> subprocess.Popen[bytes]:
+def _start_engine(
+    paths: RunPaths, command: EngineCommand
+) -> subprocess.Popen[bytes] | ForkedEngine:
     tmp = paths.work / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     env = {**command.env, "TMPDIR": str(tmp), RUN_DIR_ENV: str(paths.root)}
+    if WARM and warm_module(command.argv):
+        return fork_engine(command.argv, paths.root / command.cwd, env, paths.stdout, paths.stderr)
     with paths.stdout.open("ab") as out, paths.stderr.open("ab") as err:
         return subprocess.Popen(
             command.argv,

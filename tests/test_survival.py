@@ -148,7 +148,7 @@ async def test_a_run_folder_removed_by_hand_disappears(wes: Wes, state_dir: Path
     assert (await wes.get("/runs"))["runs"] == []
     assert sum((await wes.get("/service-info"))["system_state_counts"].values()) == 0
     await wes.get(f"/runs/{done}", status=404)
-    assert await wait_no_processes(state_dir) == []
+    assert await wait_no_processes(state_dir / "runs") == []
     after = await submit_fake(wes, name="after")
     assert await wes.wait(after) == "COMPLETE"
 

@@ -19,6 +19,7 @@ from localwes.durable import read_json, write_json_durably
 from localwes.engines import default_engines
 from localwes.engines.base import Engine
 from localwes.names import RUN_ID_PATTERN, TASK_ID_PATTERN
+from localwes.processes import Zygote
 from localwes.scheduler import Scheduler
 from localwes.store import RunStore
 from localwes.submission import Intake
@@ -96,12 +97,18 @@ async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
     lock = _own_state_dir(settings)
     await asyncio.to_thread(store.open)
     engines: list[Engine] = app[keys.ENGINES]
+    zygote = None
+    if settings.warm_engines:
+        zygote = Zygote(settings.state_dir / "zygote.sock", settings.state_dir / "zygote.log")
+        # Imports take a moment: runs start cold until the zygote is ready.
+        zygote_start = asyncio.create_task(zygote.start())
     scheduler = Scheduler(
         store,
         engines,
         settings.max_concurrent,
         settings.cancel_grace,
         requeue_interrupted=settings.on_interrupted == "requeue",
+        zygote=zygote,
     )
     app[keys.SCHEDULER] = scheduler
     app[keys.INTAKE] = Intake(store, engines, scheduler.enqueue)
@@ -115,6 +122,9 @@ async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
             await scheduler.cancel_all(timeout=settings.cancel_grace + 5)
         await scheduler.stop()
         await watcher
+        if zygote is not None:
+            zygote_start.cancel()
+            await zygote.stop()
         lock.release()
 
 

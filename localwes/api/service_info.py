@@ -49,6 +49,7 @@ def service_info(app: web.Application, base: str) -> dict[str, Any]:
             "container_runtime": app[keys.CONTAINER_RUNTIME],
             "max_concurrent": str(settings.max_concurrent),
             "workflow_engines": ",".join(e.name for e in engines),
+            "warm_engines": app[keys.SCHEDULER].warm_state,
         },
     }
 
