@@ -37,8 +37,18 @@ def main(argv: list[str]) -> int:
         install_hooks(recorder)
     from cwltool.main import run
 
-    status: int = run(argv)
+    if "--enable-ext" in argv:
+        status: int = run(argv)
+    else:
+        # cwltool's main() throws away its cache of the parsed CWL schemas on every
+        # call (setup_schema -> use_standard_schema) unless given a callback; keeping
+        # them is what makes a warm start warm (localwes.warm preloads them).
+        status = run(argv, custom_schema_callback=_keep_standard_schemas)
     return status
+
+
+def _keep_standard_schemas() -> None:
+    """The standard CWL schemas are what get_schema() caches; nothing to change."""
 
 
 def install_hooks(recorder: TaskRecorder) -> None:
