@@ -119,6 +119,24 @@ async def post_latencies(base: str, count: int) -> list[float]:
     return latencies
 
 
+async def concurrent_submissions(base: str, clients: int, per_client: int) -> float:
+    """Submissions per second with `clients` clients posting at once (all queued
+    behind a blocking run, then canceled)."""
+    async with aiohttp.ClientSession() as session:
+        blocker = await submit(session, base, SLEEP_CWL)
+
+        async def client() -> list[str]:
+            return [await submit(session, base, ECHO_CWL) for _ in range(per_client)]
+
+        started = time.perf_counter()
+        batches = await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - started
+        for run_id in [r for batch in batches for r in batch] + [blocker]:
+            await session.post(f"{base}/runs/{run_id}/cancel")
+        await wait(session, base, blocker)
+    return clients * per_client / elapsed
+
+
 async def api_round_trip(base: str, workflow: Trivial) -> float:
     async with aiohttp.ClientSession() as session:
         started = time.perf_counter()
@@ -185,6 +203,8 @@ async def main() -> None:
             await until_warm(base)  # the zygote's imports would compete with the POSTs
             posts = await post_latencies(base, args.posts)
             print(f"POST /runs (small attachment, durable)   {describe(posts)}")
+            rate = await concurrent_submissions(base, clients=8, per_client=50)
+            print(f"POST /runs with 8 concurrent clients      {rate:.0f} submissions/s")
         finally:
             daemon.terminate()
             daemon.wait()

@@ -30,6 +30,8 @@ from localwes.supervisor import STARTED_LINE
 
 log = logging.getLogger(__name__)
 
+# Loop turns a finished run gives the next queued run to reach its spawn first.
+HANDOVER_YIELDS = 4
 # How often a run adopted after a restart is looked at while its engine starts.
 ADOPTED_POLL_S = 0.1
 
@@ -137,6 +139,11 @@ class Scheduler:
         if await supervisor.first_line() == STARTED_LINE:
             self._mark_running(run_id)
         await supervisor.wait()
+        # The slot is free the moment the supervisor ends: let the next queued run
+        # get to its spawn (which waits on the zygote) before this one is written up.
+        self._release(run_id)
+        for _ in range(HANDOVER_YIELDS):
+            await asyncio.sleep(0)
         self._finish(run_id, "its supervisor ended")
 
     async def _spawn(self, paths: RunPaths, attempt: int) -> Supervisor:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
@@ -110,6 +111,7 @@ class RunStore:
         self._summaries: dict[str, RunSummary] = {}
         self._ids: list[str] = []  # ascending, i.e. oldest first
         self._last_id = ULID.from_int(0)
+        self.fresh_reads = 0  # runs read from their folders by the last open()
 
     # -- start-up -----------------------------------------------------------
 
@@ -121,12 +123,60 @@ class RunStore:
         for leftover in self.staging_dir.iterdir():
             shutil.rmtree(leftover, ignore_errors=True)
         self._summaries.clear()
-        for entry in self.runs_dir.iterdir():
+        finished = self._read_finished_index()
+        self.fresh_reads = 0
+        for entry in os.scandir(self.runs_dir):
             if RUN_ID_RE.fullmatch(entry.name):
-                self._summaries[entry.name] = self._load_summary(entry.name)
+                known = finished.get(entry.name)
+                if known is None or _state_mtime(entry.path) != known[1]:
+                    self.fresh_reads += 1
+                    self._summaries[entry.name] = self._load_summary(entry.name)
+                else:
+                    self._summaries[entry.name] = known[0]
         self._ids = sorted(self._summaries)
         if self._ids:
             self._last_id = ULID.from_str(self._ids[-1])
+
+    # Why: reading two JSON files per run makes a start over 100,000 runs take many
+    # seconds. Terminal states never change, so the summaries of finished runs are
+    # kept in one file and trusted at the next start as long as their state.json
+    # has the same mtime (one stat per run, which also catches hand edits); only
+    # the other runs are read. The run folders stay the truth: the file is a cache.
+
+    @property
+    def finished_index(self) -> Path:
+        return self.state_dir / "finished-index.json"
+
+    def _read_finished_index(self) -> dict[str, tuple[RunSummary, int]]:
+        try:
+            data = read_json(self.finished_index)
+            return {
+                run_id: (RunSummary(run_id, State(state), start, end, dict(tags)), mtime)
+                for run_id, (state, start, end, tags, mtime) in data["runs"].items()
+            }
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("finished_index_unreadable path=%s error=%r", self.finished_index, exc)
+            return {}
+
+    def finished_snapshot(self) -> list[RunSummary]:
+        """The finished runs, to hand to `write_finished_index` (cheap: no I/O)."""
+        return [s for s in self._summaries.values() if s.state.is_terminal]
+
+    def write_finished_index(self, finished: list[RunSummary]) -> None:
+        """Blocking (a stat per run): call it from a thread."""
+        runs = {
+            s.run_id: [
+                str(s.state),
+                s.start_time,
+                s.end_time,
+                s.tags,
+                _state_mtime(str(self.runs_dir / s.run_id)),
+            ]
+            for s in finished
+        }
+        write_json_durably(self.finished_index, {"format": 2, "runs": runs})
 
     def _load_summary(self, run_id: str) -> RunSummary:
         paths = self.paths_unchecked(run_id)
@@ -336,6 +386,13 @@ class RunStore:
         resolved_root = root.resolve()
         target = (root / relative).resolve()
         return target if target.is_relative_to(resolved_root) else None
+
+
+def _state_mtime(run_folder: str) -> int:
+    try:
+        return os.stat(os.path.join(run_folder, "state.json")).st_mtime_ns
+    except OSError:
+        return -1
 
 
 def _json_object_or_empty(path: Path) -> dict[str, Any]:

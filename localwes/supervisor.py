@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
         if cancel.is_set():
             raise InterruptedError("canceled before the engine started")
         engine = _start_engine(paths, command)
+        engine_started_at = time.time()
     except (OSError, ValueError, KeyError) as exc:
         return {
             "exit_code": None,
@@ -83,13 +85,20 @@ def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
             "canceled": cancel.is_set(),
         }
     write_json_durably(
-        paths.supervisor, {"pid": os.getpid(), "engine_pid": engine.pid, "start_time": start_time}
+        paths.supervisor,
+        {
+            "pid": os.getpid(),
+            "engine_pid": engine.pid,
+            "start_time": start_time,
+            "engine_started_at": engine_started_at,
+        },
     )
     _announce_started()
     status = wait_then_sweep(engine, cancel.is_set, grace)
     kill_orphans()
     return {
         "exit_code": status,
+        "ended_at": time.time(),  # sub-second, for measuring the scheduler
         "start_time": start_time,
         "end_time": utc_now(),
         "canceled": cancel.is_set(),

@@ -4,6 +4,7 @@ edits and systemd readiness."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 import socket
@@ -217,3 +218,21 @@ async def test_a_read_only_state_dir_gives_a_clear_500(state_dir: Path, tmp_path
     finally:
         proc.kill()
         proc.wait()
+
+
+async def test_the_finished_index_is_only_a_cache(state_dir: Path) -> None:
+    settings = make_settings(state_dir)
+    async with serving(settings) as wes:
+        kept = await submit_fake(wes, name="kept")
+        removed = await submit_fake(wes, name="removed")
+        await wes.wait(kept)
+        await wes.wait(removed)
+    index = state_dir / "finished-index.json"
+    assert set(json.loads(index.read_text())["runs"]) == {kept, removed}
+    shutil.rmtree(state_dir / "runs" / removed)  # while the daemon is down
+    async with serving(settings) as wes:
+        listed = [r["run_id"] for r in (await wes.get("/runs"))["runs"]]
+        assert listed == [kept]
+    index.write_text("{not json")
+    async with serving(settings) as wes:
+        assert [r["state"] for r in (await wes.get("/runs"))["runs"]] == ["COMPLETE"]

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 BASE_PATH = "/ga4gh/wes/v1"
 MAX_JSON_BODY = 16 * 1024 * 1024
+# Rewrite the finished-runs index at start when this many runs had to be read.
+FINISHED_INDEX_AFTER = 1000
 
 
 class DaemonAlreadyRunning(RuntimeError):
@@ -96,6 +98,9 @@ async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
     store = app[keys.STORE]
     lock = _own_state_dir(settings)
     await asyncio.to_thread(store.open)
+    if store.fresh_reads >= FINISHED_INDEX_AFTER:
+        snapshot = store.finished_snapshot()
+        asyncio.get_running_loop().run_in_executor(None, store.write_finished_index, snapshot)
     engines: list[Engine] = app[keys.ENGINES]
     zygote = None
     if settings.warm_engines:
@@ -125,6 +130,7 @@ async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
         if zygote is not None:
             zygote_start.cancel()
             await zygote.stop()
+        await asyncio.to_thread(store.write_finished_index, store.finished_snapshot())
         lock.release()
 
 
