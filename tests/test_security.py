@@ -98,6 +98,14 @@ async def test_own_origin_and_configured_cors_origins_are_allowed(state_dir: Pat
             assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
 
 
+async def curl_as_other_user(*args: str) -> str:
+    """The HTTP status another user's curl gets ("000": it could not connect)."""
+    done = await asyncio.to_thread(
+        as_other_user, "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *args
+    )
+    return done.stdout
+
+
 @pytest.mark.skipif(not can_switch_user, reason="needs root, setpriv and curl")
 async def test_another_local_user_is_refused(daemon_factory: Any, state_dir: Path) -> None:
     daemon = daemon_factory()
@@ -107,31 +115,11 @@ async def test_another_local_user_is_refused(daemon_factory: Any, state_dir: Pat
     assert done.stdout.endswith(" 403") and "other users" in done.stdout
     # ... and a token in the query string does not help.
     token = token_of(state_dir)
-    done = await asyncio.to_thread(
-        as_other_user,
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        f"{daemon.base}/service-info?token={token}&access_token={token}",
-    )
-    assert done.stdout == "403"
+    query = f"{daemon.base}/service-info?token={token}&access_token={token}"
+    assert await curl_as_other_user(query) == "403"
     # With the token in the Authorization header, another user may come in.
-    done = await asyncio.to_thread(
-        as_other_user,
-        "curl",
-        "-s",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "-H",
-        f"Authorization: Bearer {token}",
-        f"{daemon.base}/service-info",
-    )
-    assert done.stdout == "200"
+    bearer = f"Authorization: Bearer {token}"
+    assert await curl_as_other_user("-H", bearer, f"{daemon.base}/service-info") == "200"
 
 
 async def test_an_unidentifiable_peer_needs_the_token(
@@ -235,19 +223,8 @@ async def test_unix_socket_is_private_to_its_owner(state_dir: Path, tmp_path: Pa
             info = await Wes(session, "http://localhost/ga4gh/wes/v1").get("/service-info")
             assert info["type"]["artifact"] == "wes"
         if can_switch_user:
-            done = await asyncio.to_thread(
-                as_other_user,
-                "curl",
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--unix-socket",
-                str(path),
-                "http://localhost/ga4gh/wes/v1/service-info",
-            )
-            assert done.stdout == "000"  # could not even connect
+            url = "http://localhost/ga4gh/wes/v1/service-info"
+            assert await curl_as_other_user("--unix-socket", str(path), url) == "000"
     finally:
         proc.terminate()
         proc.wait()

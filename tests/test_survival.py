@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from localwes.config import Settings
 from tests.conftest import DATA, make_settings, serving
 from tests.helpers import Wes, kill_processes_under, start_serve, wait_no_processes
 from tests.test_scheduler import submit_fake
@@ -42,15 +43,20 @@ async def test_an_adopted_run_keeps_its_logs_tasks_and_cancel(state_dir: Path) -
     assert await wait_no_processes(folder) == []
 
 
+async def finished_fake_runs(settings: Settings, *names: str) -> list[str]:
+    """Runs that ran to the end under a daemon that has stopped again."""
+    async with serving(settings) as wes:
+        run_ids = [await submit_fake(wes, name=name) for name in names]
+        for run_id in run_ids:
+            await wes.wait(run_id)
+    return run_ids
+
+
 async def test_an_unreadable_run_folder_shows_as_unknown_and_hides_nothing(
     state_dir: Path,
 ) -> None:
     settings = make_settings(state_dir)
-    async with serving(settings) as wes:
-        good = await submit_fake(wes, name="good")
-        bad = await submit_fake(wes, name="bad")
-        await wes.wait(good)
-        await wes.wait(bad)
+    good, bad = await finished_fake_runs(settings, "good", "bad")
     (state_dir / "runs" / bad / "state.json").write_text('{"state": "COMPLE')  # hand-edited
     async with serving(settings) as wes:
         listed = {r["run_id"]: r["state"] for r in (await wes.get("/runs"))["runs"]}
@@ -222,11 +228,7 @@ async def test_a_read_only_state_dir_gives_a_clear_500(state_dir: Path, tmp_path
 
 async def test_the_finished_index_is_only_a_cache(state_dir: Path) -> None:
     settings = make_settings(state_dir)
-    async with serving(settings) as wes:
-        kept = await submit_fake(wes, name="kept")
-        removed = await submit_fake(wes, name="removed")
-        await wes.wait(kept)
-        await wes.wait(removed)
+    kept, removed = await finished_fake_runs(settings, "kept", "removed")
     index = state_dir / "finished-index.json"
     assert set(json.loads(index.read_text())["runs"]) == {kept, removed}
     shutil.rmtree(state_dir / "runs" / removed)  # while the daemon is down
