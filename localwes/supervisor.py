@@ -71,6 +71,7 @@ def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
     signal.signal(signal.SIGINT, cancel.set)
     become_subreaper()
     try:
+        paths.make_folders()
         command = EngineCommand.from_json(read_json(paths.command))
         if cancel.is_set():
             raise InterruptedError("canceled before the engine started")

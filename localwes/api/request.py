@@ -67,12 +67,13 @@ async def _read_multipart(
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise BadRequest("nested multipart bodies are not accepted")
-            if part.name == ATTACHMENT:
+            name = part.name  # parsed anew on every access: read it once
+            if name == ATTACHMENT:
                 await _save_attachment(part, attachments, budget)
-            elif part.name:
-                if part.name in fields:
-                    raise BadRequest(f"{part.name}: given more than once")
-                fields[part.name] = await _read_text(part, budget)
+            elif name:
+                if name in fields:
+                    raise BadRequest(f"{name}: given more than once")
+                fields[name] = await _read_text(part, name, budget)
     except BadRequest:
         raise
     except (ValueError, AssertionError, HttpProcessingError) as exc:
@@ -97,17 +98,17 @@ class _Budget:
             raise PayloadTooLarge(f"more than {self.limits.max_files} attachments")
 
 
-async def _read_text(part: BodyPartReader, budget: _Budget) -> str:
+async def _read_text(part: BodyPartReader, name: str, budget: _Budget) -> str:
     data = bytearray()
     while chunk := await part.read_chunk(CHUNK):
         budget.spend(len(chunk))
         data += chunk
         if len(data) > MAX_FIELD_BYTES:
-            raise PayloadTooLarge(f"{part.name}: larger than {MAX_FIELD_BYTES} bytes")
+            raise PayloadTooLarge(f"{name}: larger than {MAX_FIELD_BYTES} bytes")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise BadRequest(f"{part.name}: not UTF-8 text") from None
+        raise BadRequest(f"{name}: not UTF-8 text") from None
 
 
 def attachment_name(part: BodyPartReader) -> str:
