@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(flags)
         return asyncio.run(serve(settings))
-    except (SettingsError, DaemonAlreadyRunning, ContainerRuntimeError, ValueError) as exc:
+    except (SettingsError, DaemonAlreadyRunning, ContainerRuntimeError) as exc:
         print(f"localwes: {exc}", file=sys.stderr)
         return 2
 

@@ -81,14 +81,10 @@ class Scheduler:
 
     @property
     def warm_state(self) -> str:
-        """off, starting or ready: whether runs start warm (see localwes.warm)."""
+        """off, starting or ready: whether runs start warm (see localwes.engines.warm)."""
         if self.zygote is None:
             return "off"
         return "ready" if self.zygote.ready else "starting"
-
-    @property
-    def active_count(self) -> int:
-        return len(self._active)
 
     # -- dispatching --------------------------------------------------------
 
@@ -232,7 +228,8 @@ class Scheduler:
         if supervisor is not None:
             supervisor.terminate()
             return
-        pid = _adopted_supervisor_pid(self.store.paths(run_id))
+        paths = self.store.paths(run_id)
+        pid = _supervisor_pid(paths) if lock_is_held(paths.lock) else None
         if pid is not None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGTERM)
@@ -367,7 +364,7 @@ async def wait_for_supervisor(paths: RunPaths) -> None:
     while its process lives), so its end is seen at once, without polling.
     """
     while lock_is_held(paths.lock):
-        pid = _adopted_supervisor_pid(paths)
+        pid = _supervisor_pid(paths)
         if pid is None:
             await asyncio.sleep(ADOPTED_POLL_S)  # still starting its engine
             continue
@@ -382,9 +379,8 @@ async def wait_for_supervisor(paths: RunPaths) -> None:
             os.close(pidfd)
 
 
-def _adopted_supervisor_pid(paths: RunPaths) -> int | None:
-    if not lock_is_held(paths.lock):
-        return None
+def _supervisor_pid(paths: RunPaths) -> int | None:
+    """The pid supervisor.json names; trust it only while the run's lock is held."""
     try:
         return int(read_json(paths.supervisor)["pid"])
     except (OSError, ValueError, KeyError):

@@ -32,7 +32,3 @@ def check_transition(old: State, new: State) -> None:
     """Raise IllegalTransition unless a run may go from `old` to `new`."""
     if new not in _NEXT.get(old, frozenset()):
         raise IllegalTransition(f"a run cannot go from {old} to {new}")
-
-
-def can_transition(old: State, new: State) -> bool:
-    return new in _NEXT.get(old, frozenset())

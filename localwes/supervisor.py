@@ -23,11 +23,11 @@ from filelock import FileLock, Timeout
 
 from localwes.durable import read_json, write_json_durably
 from localwes.engines.base import EngineCommand
+from localwes.engines.warm import ForkedEngine, fork_engine, warm_module
 from localwes.groups import become_subreaper, kill_orphans, wait_then_sweep
 from localwes.models import utc_now
 from localwes.store import RunPaths
 from localwes.tasks import RUN_DIR_ENV
-from localwes.warm import ForkedEngine, fork_engine, warm_module
 
 # Set by the zygote in the supervisors it forks: engines are then forked warm too.
 WARM = False

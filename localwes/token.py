@@ -9,6 +9,8 @@ import secrets
 import stat
 from pathlib import Path
 
+from localwes.config import SettingsError
+
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "LOCALWES_TOKEN"
@@ -31,7 +33,7 @@ def _read_private(path: Path) -> str:
         path.chmod(0o600)
     token = path.read_text().strip()
     if not token:
-        raise ValueError(f"{path} is empty; remove it to get a new token")
+        raise SettingsError(f"token_file: {path} is empty; remove it to get a new token")
     return token
 
 

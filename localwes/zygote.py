@@ -19,7 +19,8 @@ import socket
 import sys
 from typing import Any
 
-from localwes import supervisor, warm
+from localwes import supervisor
+from localwes.engines import warm
 
 
 def main(argv: list[str]) -> int:

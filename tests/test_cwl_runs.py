@@ -57,14 +57,20 @@ async def test_a_tool_runs_and_returns_outputs_and_logs(wes: Wes, state_dir: Pat
     }
 
 
-async def test_scatter_workflow_with_subfolders_and_relative_inputs(wes: Wes) -> None:
+async def submit_over_three_files(wes: Wes, workflow: str) -> str:
+    """A workflow of tests/data/cwl over data/{a,b,c}.txt, with tools/ and data/ attached."""
     attachments = {
         k: v
         for k, v in attach_tree(CWL).items()
-        if k.startswith(("tools/", "data/")) or k == "scatter.cwl"
+        if k.startswith(("tools/", "data/")) or k == workflow
     }
     params = {"texts": [{"class": "File", "location": f"data/{n}.txt"} for n in "abc"]}
-    run_id = await wes.submit("scatter.cwl", params, attachments)
+    run_id: str = await wes.submit(workflow, params, attachments)
+    return run_id
+
+
+async def test_scatter_workflow_with_subfolders_and_relative_inputs(wes: Wes) -> None:
+    run_id = await submit_over_three_files(wes, "scatter.cwl")
     assert await wes.wait(run_id) == "COMPLETE"
     outputs = (await wes.get(f"/runs/{run_id}"))["outputs"]
     uppers = [Path(f["path"]).read_text() for f in outputs["uppers"]]

@@ -90,20 +90,16 @@ async def test_graceful_stop_leaves_or_cancels_running_runs(
     assert await wait_no_processes(state_dir / "runs") == []
 
 
+def in_own_mounts(script: str, *args: str) -> list[str]:
+    """Run the daemon after `script` (sh, with `args` as $0...) in its own user and
+    mount namespaces, where it may mount what the test needs."""
+    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, *args]
+
+
 def tmpfs_wrapper(state_dir: Path, size: str) -> list[str]:
-    """Run the daemon in its own mount namespace over a small tmpfs state dir."""
+    """Run the daemon over a small tmpfs state dir."""
     mount = 'mount -t tmpfs -o size="$1" tmpfs "$0" && shift && exec "$@"'
-    return [
-        "unshare",
-        "--user",
-        "--map-root-user",
-        "--mount",
-        "sh",
-        "-c",
-        mount,
-        str(state_dir),
-        size,
-    ]
+    return in_own_mounts(mount, str(state_dir), size)
 
 
 async def test_a_full_disk_gives_507_and_leaves_nothing_and_fails_runs_as_system_error(
@@ -203,16 +199,7 @@ async def test_a_read_only_state_dir_gives_a_clear_500(state_dir: Path, tmp_path
         'mount -t tmpfs tmpfs "$0" && mkdir "$0/.staging" && mount --bind "$0/.staging" '
         '"$0/.staging" && mount -o remount,bind,ro "$0/.staging" && exec "$@"'
     )
-    wrapper = [
-        "unshare",
-        "--user",
-        "--map-root-user",
-        "--mount",
-        "sh",
-        "-c",
-        script,
-        str(state_dir),
-    ]
+    wrapper = in_own_mounts(script, str(state_dir))
     proc, base = start_serve(state_dir, tmp_path / "ro.log", wrapper=wrapper)
     try:
         async with aiohttp.ClientSession() as session:

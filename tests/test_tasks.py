@@ -11,7 +11,8 @@ import aiohttp
 from yarl import URL
 
 from tests.conftest import DATA
-from tests.helpers import Wes, attach_tree
+from tests.helpers import Wes
+from tests.test_cwl_runs import submit_over_three_files
 from tests.test_wdl_runs import submit_wdl
 
 CWL = DATA / "cwl"
@@ -34,13 +35,7 @@ async def all_tasks(wes: Wes, run_id: str) -> list[dict[str, Any]]:
 
 
 async def test_cwl_scatter_and_sub_workflow_steps_are_tasks(wes: Wes) -> None:
-    attachments = {
-        k: v
-        for k, v in attach_tree(CWL).items()
-        if k.startswith(("tools/", "data/")) or k == "pipeline.cwl"
-    }
-    params = {"texts": [{"class": "File", "location": f"data/{n}.txt"} for n in "abc"]}
-    run_id = await wes.submit("pipeline.cwl", params, attachments)
+    run_id = await submit_over_three_files(wes, "pipeline.cwl")
     assert await wes.wait(run_id) == "COMPLETE"
     tasks = await all_tasks(wes, run_id)
     # The hooks into cwltool fired for every job, scatter and sub-workflow included.

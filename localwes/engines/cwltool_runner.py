@@ -42,12 +42,12 @@ def main(argv: list[str]) -> int:
     else:
         # cwltool's main() throws away its cache of the parsed CWL schemas on every
         # call (setup_schema -> use_standard_schema) unless given a callback; keeping
-        # them is what makes a warm start warm (localwes.warm preloads them).
-        status = run(argv, custom_schema_callback=_keep_standard_schemas)
+        # them is what makes a warm start warm (localwes.engines.warm preloads them).
+        status = run(argv, custom_schema_callback=keep_standard_schemas)
     return status
 
 
-def _keep_standard_schemas() -> None:
+def keep_standard_schemas() -> None:
     """The standard CWL schemas are what get_schema() caches; nothing to change."""
 
 

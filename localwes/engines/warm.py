@@ -63,7 +63,7 @@ def _warm_up() -> None:
     from cwltool.main import run as run_cwltool
     from WDL.CLI import main as run_miniwdl
 
-    from localwes.engines.cwltool_runner import _keep_standard_schemas
+    from localwes.engines.cwltool_runner import keep_standard_schemas
 
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     handlers = list(logging.getLogger().handlers)
@@ -86,7 +86,7 @@ def _warm_up() -> None:
         ):
             run_cwltool(
                 ["--no-container", "--quiet", "--outdir", f"{scratch}/o", f"{scratch}/t.cwl"],
-                custom_schema_callback=_keep_standard_schemas,
+                custom_schema_callback=keep_standard_schemas,
             )
             run_miniwdl(["run", f"{scratch}/t.wdl", "--dir", f"{scratch}/w/."])  # type: ignore[no-untyped-call]
     # The engines installed handlers meant for their own runs: undo that.
