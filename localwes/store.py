@@ -18,7 +18,13 @@ from typing import Any
 
 from ulid import ULID
 
-from localwes.durable import fsync_dir, fsync_tree, read_json, write_json_durably
+from localwes.durable import (
+    fsync_dir,
+    fsync_tree,
+    read_json,
+    write_json_durably,
+    write_new_file_synced,
+)
 from localwes.errors import BadRequest, NotFound
 from localwes.models import RunRecord, RunRequest, RunSummary, State
 from localwes.names import RUN_ID_RE
@@ -217,10 +223,12 @@ class RunStore:
         exist. Blocking file work only: call `add` on the event loop afterwards."""
         files = {"request.json": request.to_json(), "state.json": record.to_json(), **extra}
         for name, content in files.items():
-            (staged.root / name).write_text(json.dumps(content, indent=2) + "\n")
-        # One fsync pass over the whole tree is cheaper than a durable write per file,
-        # and the rename below is what makes the run visible.
-        fsync_tree(staged.root)
+            data = (json.dumps(content, indent=2) + "\n").encode()
+            write_new_file_synced(staged.root / name, data)
+        # No temp file and rename per file: the rename of the whole folder below is
+        # what makes the run visible. The attachments were streamed in unsynced.
+        fsync_tree(staged.workflow)
+        fsync_dir(staged.root)
         final = self.paths_unchecked(staged.root.name)
         staged.root.rename(final.root)
         fsync_dir(self.runs_dir)
