@@ -126,6 +126,19 @@ async def test_unsafe_attachment_names_are_refused(
     assert not (state_dir / "escape.cwl").exists()
 
 
+@pytest.mark.parametrize(
+    "files", [{"lib": b"a file", "lib/tool.cwl": b"x"}, {"lib/tool.cwl": b"x", "lib": b"a file"}]
+)
+async def test_attachment_colliding_with_a_folder_is_refused(
+    wes: Wes, state_dir: Path, files: dict[str, bytes]
+) -> None:
+    fields = {"workflow_type": "CWL", "workflow_type_version": "v1.2", "workflow_url": "echo.cwl"}
+    body, ctype = raw_multipart(fields, {"echo.cwl": b"x", **files})
+    error = await wes.post("/runs", status=400, data=body, headers={"Content-Type": ctype})
+    assert_error(error, 400, "workflow_attachment", "'lib", "collides")
+    assert_nothing_left(state_dir)
+
+
 async def test_duplicate_attachment_and_wrong_content_type(wes: Wes, state_dir: Path) -> None:
     fields = {"workflow_type": "CWL", "workflow_type_version": "v1.2", "workflow_url": "echo.cwl"}
     body, ctype = raw_multipart(fields, {"echo.cwl": b"x"})

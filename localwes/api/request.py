@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO
 from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
@@ -147,12 +147,24 @@ async def _save_attachment(
     # The staged folder holds only what this code made (folders and regular files,
     # never a link), so a checked relative name cannot lead out of it; resolving
     # links here would cost a dozen lstat calls per attachment.
-    target = attachments / safe_relative_path(name, ATTACHMENT)
-    if target.exists():
-        raise BadRequest(f"{ATTACHMENT}: {name!r} is attached more than once")
+    relative = safe_relative_path(name, ATTACHMENT)
     budget.count_file()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("xb") as out:
+    with _create(attachments, relative, name) as out:
         while chunk := await part.read_chunk(CHUNK):
             budget.spend(len(chunk))
             out.write(chunk)
+
+
+def _create(attachments: Path, relative: PurePosixPath, name: str) -> BinaryIO:
+    """A new file for an attachment; a name that is taken, or whose folder is a file
+    (or the other way round), is the client's mistake, not a storage problem."""
+    target = attachments / relative
+    try:
+        if len(relative.parts) > 1:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        return target.open("xb")
+    except (FileExistsError, NotADirectoryError):
+        raise BadRequest(
+            f"{ATTACHMENT}: {name!r} is attached more than once or collides with "
+            "another attachment's folder"
+        ) from None
