@@ -39,6 +39,7 @@ DEFAULT_GRACE_S = 10.0
 
 
 def main(argv: list[str]) -> int:
+    began_at = time.time()  # sub-second, for measuring the scheduler's hand-over
     paths = RunPaths(Path(argv[0]).resolve())
     attempt = int(argv[1])
     grace = float(argv[2]) if len(argv) > 2 else DEFAULT_GRACE_S
@@ -56,13 +57,14 @@ def main(argv: list[str]) -> int:
             return EXIT_STALE
         if paths.exit.exists():
             return 0  # it already ran; the daemon only has to read exit.json
-        write_json_durably(paths.exit, {"attempt": attempt, **supervise(paths, grace)})
+        outcome = supervise(paths, grace, began_at)
+        write_json_durably(paths.exit, {"attempt": attempt, **outcome})
     finally:
         lock.release()
     return 0
 
 
-def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
+def supervise(paths: RunPaths, grace: float, began_at: float) -> dict[str, Any]:
     """Run the engine to its end; return what exit.json records."""
     start_time = utc_now()
     # Handlers first: a cancel that comes before the engine exists must still count.
@@ -91,6 +93,7 @@ def supervise(paths: RunPaths, grace: float) -> dict[str, Any]:
             "pid": os.getpid(),
             "engine_pid": engine.pid,
             "start_time": start_time,
+            "supervisor_began_at": began_at,
             "engine_started_at": engine_started_at,
         },
     )
