@@ -120,6 +120,7 @@ class RunStore:
         self._ids: list[str] = []  # ascending, i.e. oldest first
         self._last_id = ULID.from_int(0)
         self.fresh_reads = 0  # runs read from their folders by the last open()
+        self.finished_unindexed = 0  # runs that ended since the last finished_snapshot()
 
     # -- start-up -----------------------------------------------------------
 
@@ -170,6 +171,7 @@ class RunStore:
 
     def finished_snapshot(self) -> list[RunSummary]:
         """The finished runs, to hand to `write_finished_index` (cheap: no I/O)."""
+        self.finished_unindexed = 0
         return [s for s in self._summaries.values() if s.state.is_terminal]
 
     def write_finished_index(self, finished: list[RunSummary]) -> None:
@@ -339,6 +341,8 @@ class RunStore:
             else:
                 setattr(record, name, value)
         write_json_durably(self.paths(run_id).state, record.to_json())
+        if record.state.is_terminal:
+            self.finished_unindexed += 1
         old = self._summaries[run_id]
         self._summaries[run_id] = RunSummary(
             run_id, record.state, record.start_time, record.end_time, old.tags

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from localwes.api import app as app_module
 from localwes.config import Settings
 from tests.conftest import DATA, make_settings, serving
 from tests.helpers import Wes, kill_processes_under, start_serve, wait_no_processes
@@ -225,3 +226,20 @@ async def test_the_finished_index_is_only_a_cache(state_dir: Path) -> None:
     index.write_text("{not json")
     async with serving(settings) as wes:
         assert [r["state"] for r in (await wes.get("/runs"))["runs"]] == ["COMPLETE"]
+
+
+async def test_the_finished_index_is_refreshed_while_the_daemon_runs(
+    state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "FINISHED_INDEX_EVERY_S", 0)
+    monkeypatch.setattr(app_module, "FINISHED_INDEX_CHECK_S", 0.05)
+    index = state_dir / "finished-index.json"
+    async with serving(make_settings(state_dir)) as wes:
+        run_id = await submit_fake(wes, name="indexed")
+        await wes.wait(run_id)
+        for _ in range(100):  # no stop, no restart: a crash now would keep it
+            if index.exists() and run_id in json.loads(index.read_text())["runs"]:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("finished-index.json was not refreshed")

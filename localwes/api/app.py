@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
@@ -30,8 +32,11 @@ log = logging.getLogger(__name__)
 
 BASE_PATH = "/ga4gh/wes/v1"
 MAX_JSON_BODY = 16 * 1024 * 1024
-# Rewrite the finished-runs index at start when this many runs had to be read.
+# Rewrite the finished-runs index when this many runs had to be read at start or
+# have ended since; otherwise every few minutes while runs end.
 FINISHED_INDEX_AFTER = 1000
+FINISHED_INDEX_EVERY_S = 300
+FINISHED_INDEX_CHECK_S = 5
 
 
 class DaemonAlreadyRunning(RuntimeError):
@@ -99,8 +104,7 @@ async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
     lock = _own_state_dir(settings)
     await asyncio.to_thread(store.open)
     if store.fresh_reads >= FINISHED_INDEX_AFTER:
-        snapshot = store.finished_snapshot()
-        asyncio.get_running_loop().run_in_executor(None, store.write_finished_index, snapshot)
+        store.finished_unindexed = store.fresh_reads
     engines: list[Engine] = app[keys.ENGINES]
     zygote = None
     if settings.warm_engines:
@@ -119,6 +123,7 @@ async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
     app[keys.INTAKE] = Intake(store, engines, scheduler.enqueue)
     await scheduler.start()
     watcher = asyncio.create_task(watch_run_folders(store, scheduler, app[keys.STOPPING]))
+    indexer = asyncio.create_task(_keep_finished_index(store, app[keys.STOPPING]))
     try:
         yield
     finally:
@@ -127,11 +132,27 @@ async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
             await scheduler.cancel_all(timeout=settings.cancel_grace + 5)
         await scheduler.stop()
         await watcher
+        await indexer
         if zygote is not None:
             zygote_start.cancel()
             await zygote.stop()
         await asyncio.to_thread(store.write_finished_index, store.finished_snapshot())
         lock.release()
+
+
+async def _keep_finished_index(store: RunStore, stopping: asyncio.Event) -> None:
+    """Why: without finished-index.json a start reads every run folder (about a
+    second per 10,000 runs). It is written at a clean stop; rewriting it while the
+    daemon runs, once runs have ended, keeps the next start fast after a crash too."""
+    written = time.monotonic()
+    while not stopping.is_set():
+        pending = store.finished_unindexed
+        due = time.monotonic() - written > FINISHED_INDEX_EVERY_S
+        if pending >= FINISHED_INDEX_AFTER or (pending and due):
+            await asyncio.to_thread(store.write_finished_index, store.finished_snapshot())
+            written = time.monotonic()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), FINISHED_INDEX_CHECK_S)
 
 
 def _own_state_dir(settings: Settings) -> FileLock:
