@@ -3,7 +3,7 @@
 
     python3 dev.py serve [localwes serve flags...]
     python3 dev.py test  [pytest args...]
-    python3 dev.py docs  (rewrite README's settings table from the declarations)
+    python3 dev.py docs  (rewrite README's settings table and CLI help from the code)
 
 The virtual environment is (re)installed whenever pyproject.toml changes.
 """
@@ -64,20 +64,9 @@ def serve(args: list[str]) -> int:
 
 
 def docs() -> int:
-    """Rewrite the settings table in README.md; tests/test_docs.py checks it is current."""
+    """Rewrite README's generated parts; tests/test_docs.py checks they are current."""
     ensure_installed("")
-    table = subprocess.run(
-        [str(BIN / "python"), "-c", "from localwes.config import settings_table as t; print(t())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start = text.index("| setting | flag | environment | default | meaning |")
-    end = text.index("\n\n", start)
-    readme.write_text(text[:start] + table + text[end:])
-    return 0
+    return run([str(BIN / "python"), "-m", "localwes.docs", str(ROOT / "README.md")])
 
 
 def main() -> int:

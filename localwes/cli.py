@@ -10,13 +10,22 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from localwes import __version__, systemd
 from localwes.api.app import BASE_PATH, DaemonAlreadyRunning, create_app, record_daemon_url
-from localwes.config import Settings, SettingsError, load_settings, setting_type
+from localwes.client.commands import add_client_commands
+from localwes.client.connection import ClientError, WesClient, find_endpoint
+from localwes.config import (
+    Settings,
+    SettingsError,
+    example_config,
+    load_settings,
+    setting_type,
+)
 from localwes.containers import ContainerRuntimeError
 
 log = logging.getLogger("localwes")
@@ -24,13 +33,33 @@ log = logging.getLogger("localwes")
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="localwes", description="A local GA4GH Workflow Execution Service (WES 1.1)."
+        prog="localwes",
+        description="A local GA4GH Workflow Execution Service (WES 1.1): the daemon, and a "
+        "client for it.",
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"localwes {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="settings file (default: $LOCALWES_CONFIG, else "
+        "$XDG_CONFIG_HOME/localwes/config.toml, if it exists)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve", help="run the WES daemon in the foreground", allow_abbrev=False
     )
+    _add_setting_flags(serve)
+    add_client_commands(commands, _client_options())
+    config = commands.add_parser(
+        "config", help="show the settings in effect, or an example config file", allow_abbrev=False
+    )
+    config.add_argument("--example", action="store_true", help="a commented config.toml")
+    return parser
+
+
+def _add_setting_flags(serve: argparse.ArgumentParser) -> None:
     for f in fields(Settings):
         default = f.metadata.get("shown") or f.default
         help_text = f"{f.metadata['help']} (default: {default}; env LOCALWES_{f.name.upper()})"
@@ -47,19 +76,54 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             help=help_text,
         )
-    return parser
+
+
+def _client_options() -> argparse.ArgumentParser:
+    """What every client command takes: where the daemon is, how to prove who you are."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--url", help="the WES service (default: $LOCALWES_URL, else the local daemon)"
+    )
+    common.add_argument("--unix-socket", type=Path, metavar="PATH", help="connect through it")
+    common.add_argument(
+        "--token-file", type=Path, metavar="FILE", help="send this token ($LOCALWES_TOKEN wins)"
+    )
+    common.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    return common
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    flags = {k: v for k, v in vars(args).items() if k != "command"}
     try:
-        settings = load_settings(flags)
-        return asyncio.run(serve(settings))
-    except (SettingsError, DaemonAlreadyRunning, ContainerRuntimeError) as exc:
+        if args.command == "serve":
+            flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
+            return asyncio.run(serve(load_settings(flags, config_file=args.config)))
+        settings = load_settings({}, config_file=args.config)
+        if args.command == "config":
+            return show_config(settings, args.example)
+        return asyncio.run(run_client(settings, args))
+    except (SettingsError, DaemonAlreadyRunning, ContainerRuntimeError, ClientError) as exc:
         print(f"localwes: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+async def run_client(settings: Settings, args: argparse.Namespace) -> int:
+    endpoint = find_endpoint(settings, args.url, args.unix_socket, args.token_file)
+    async with WesClient(endpoint) as client:
+        code: int = await args.client_handler(client, args)
+        return code
+
+
+def show_config(settings: Settings, example: bool) -> int:
+    if example:
+        print(example_config(), end="")
+        return 0
+    for f in fields(Settings):
+        print(f"{f.name} = {getattr(settings, f.name)}")
+    return 0
 
 
 async def serve(settings: Settings) -> int:

@@ -1,13 +1,17 @@
 """Settings, declared once: name, type, default and help live in one place.
 
-Precedence: defaults < LOCALWES_* environment < command-line flags. The CLI's
-flags and the README's settings table are generated from these declarations.
+Precedence: defaults < config.toml < LOCALWES_* environment < command-line flags.
+The CLI's flags, the README's settings table and the commented example config
+are generated from these declarations.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
+import textwrap
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -15,7 +19,10 @@ from typing import Any
 
 from localwes import containers
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PORT = 7878
+CONFIG_ENV = "LOCALWES_CONFIG"
 
 
 def default_state_dir() -> Path:
@@ -202,7 +209,97 @@ def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
     return values
 
 
-def load_settings(flags: Mapping[str, Any], environ: Mapping[str, str] | None = None) -> Settings:
-    values = from_environment(os.environ if environ is None else environ)
+def default_config_file(environ: Mapping[str, str]) -> Path:
+    """LOCALWES_CONFIG, else $XDG_CONFIG_HOME/localwes/config.toml."""
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV]).expanduser()
+    base = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "localwes" / "config.toml"
+
+
+def from_config_file(path: Path, *, required: bool = False) -> dict[str, Any]:
+    """The settings in a config.toml; unknown keys are warned about, not fatal, so an
+    older localwes can read a newer file."""
+    try:
+        with path.open("rb") as f:
+            table = tomllib.load(f)
+    except FileNotFoundError:
+        if required:
+            raise SettingsError(f"config file {path} does not exist") from None
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    known = {f.name: f for f in fields(Settings)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            log.warning(
+                "config file %s: unknown setting %r ignored (see `localwes config`)", path, key
+            )
+            continue
+        values[name] = _config_value(path, name, value)
+    return values
+
+
+def _config_value(path: Path, name: str, value: Any) -> Any:
+    kind = str({f.name: f.type for f in fields(Settings)}[name])
+    accepted = {"int": (int,), "float": (int, float), "bool": (bool,)}.get(kind, (str,))
+    if (isinstance(value, bool) and kind != "bool") or not isinstance(value, accepted):
+        raise SettingsError(
+            f"config file {path}: {name} = {value!r} is not {_article(kind)}"
+            + (" (write paths as quoted strings)" if kind == "Path" else "")
+        )
+    return Path(str(value)).expanduser() if kind == "Path" else value
+
+
+def load_settings(
+    flags: Mapping[str, Any],
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+) -> Settings:
+    """Defaults < config file < environment < flags. `config_file` is one the user
+    named (it must exist); otherwise the default one is read if it is there."""
+    environ = os.environ if environ is None else environ
+    if config_file is None:
+        values = from_config_file(default_config_file(environ))
+    else:
+        values = from_config_file(config_file, required=True)
+    values.update(from_environment(environ))
     values.update({k: v for k, v in flags.items() if v is not None})
     return Settings(**values)
+
+
+def example_config() -> str:
+    """A commented config.toml with every setting at its default."""
+    lines = [
+        "# localwes configuration: $XDG_CONFIG_HOME/localwes/config.toml",
+        "# (~/.config/localwes/config.toml), or the file named by --config or LOCALWES_CONFIG.",
+        "# Precedence: defaults < this file < LOCALWES_* environment < command-line flags.",
+        "# Every line below is commented out: each shows a setting's default.",
+    ]
+    for f in fields(Settings):
+        lines.append("")
+        lines += [f"# {line}" for line in textwrap.wrap(f.metadata["help"], 86)]
+        if f.metadata.get("choices"):
+            lines.append(f"# One of: {', '.join(f.metadata['choices'])}.")
+        lines.append(f"# {f.name} = {_toml_default(f.name, f.default, f.metadata.get('shown'))}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_default(name: str, default: Any, shown: str | None) -> str:
+    if default is None:  # computed at start: show the type of value it takes
+        kind = str({f.name: f.type for f in fields(Settings)}[name])
+        example = {"int": "4", "Path": '"/some/path"'}.get(kind, '""')
+        return f"{example}  # default: {shown}"
+    if isinstance(default, bool):
+        return "true" if default else "false"
+    if isinstance(default, int | float):
+        return repr(default)
+    return f'"{default}"'
+
+
+def _article(kind: str) -> str:
+    names = {"int": "whole number", "float": "number", "bool": "true or false", "Path": "path"}
+    name = names.get(kind, "string")
+    return name if kind == "bool" else f"a {name}"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tomllib
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from localwes.cli import build_parser
-from localwes.config import Settings, SettingsError, load_settings
+from localwes.config import Settings, SettingsError, example_config, load_settings
 
 
 def test_flags_override_environment_override_defaults(tmp_path: Path) -> None:
@@ -53,3 +55,47 @@ def test_bad_environment_value_names_the_variable() -> None:
 def test_every_setting_has_a_serve_flag() -> None:
     help_text = build_parser().parse_args(["serve"])
     assert {"host", "port", "state_dir", "max_concurrent", "container"} <= set(vars(help_text))
+
+
+def test_config_file_then_environment_then_flags(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('port = 9100\nmax-concurrent = 5\ncontainer = "none"\nstate_dir = "~/x"\n')
+    env = {"LOCALWES_PORT": "9200"}
+    settings = load_settings({"container": "docker"}, env, config)
+    assert settings.port == 9200  # the environment beats the file
+    assert settings.container == "docker"  # a flag beats both
+    assert settings.max_concurrent == 5 and settings.state_dir == Path.home() / "x"
+    # The default file is $XDG_CONFIG_HOME/localwes/config.toml, read when it exists.
+    (tmp_path / "localwes").mkdir()
+    (tmp_path / "localwes" / "config.toml").write_text("port = 9300\n")
+    assert load_settings({}, {"XDG_CONFIG_HOME": str(tmp_path)}).port == 9300
+    assert load_settings({}, {"LOCALWES_CONFIG": str(config)}).port == 9100
+    assert load_settings({}, {"XDG_CONFIG_HOME": str(tmp_path / "none")}).port == 7878
+
+
+def test_config_file_mistakes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('port = 9100\ncolour = "blue"\n')
+    assert load_settings({}, {}, config).port == 9100
+    assert "unknown setting 'colour' ignored" in caplog.text
+    config.write_text('port = "eighty"\n')
+    with pytest.raises(SettingsError, match=r"port = 'eighty' is not a whole number"):
+        load_settings({}, {}, config)
+    config.write_text("port = \n")
+    with pytest.raises(SettingsError, match=r"config\.toml"):
+        load_settings({}, {}, config)
+    with pytest.raises(SettingsError, match="does not exist"):
+        load_settings({}, {}, tmp_path / "missing.toml")
+
+
+def test_the_example_config_documents_every_setting_at_its_default() -> None:
+    text = example_config()
+    lines = [line.removeprefix("# ") for line in text.splitlines() if " = " in line]
+    values = tomllib.loads("\n".join(line.split("  # default")[0] for line in lines))
+    declared = {f.name: f for f in fields(Settings)}
+    assert set(values) == set(declared)
+    for name, f in declared.items():
+        assert f.metadata["help"], f"{name} has no help text"
+        if f.default is not None:
+            assert values[name] == f.default, name
+    assert "--config FILE" in build_parser().format_help()

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from localwes.config import settings_table
+from localwes.docs import render
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_readme_settings_table_is_current() -> None:
-    assert settings_table() in README.read_text()
+def test_readme_settings_table_and_cli_help_are_current() -> None:
+    text = README.read_text()
+    assert render(text) == text, "README.md is stale: run `python3 dev.py docs`"
 
 
 def test_readme_test_command_is_what_ci_runs() -> None:

@@ -1,0 +1,1 @@
+"""The `localwes` client commands: a WES client for the terminal."""

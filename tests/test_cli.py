@@ -1,0 +1,164 @@
+"""The client subcommands, run as a user would (`localwes ...` in a shell) against a
+real daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import DATA
+
+CWL = DATA / "cwl"
+WDL = DATA / "wdl"
+
+
+def localwes(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "XDG_CONFIG_HOME": "/nonexistent", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "localwes", *args],
+        input=stdin,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def at(daemon: Any) -> dict[str, str]:
+    return {"LOCALWES_URL": daemon.base}
+
+
+def ok(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_submit_attaches_what_a_cwl_workflow_needs(
+    daemon_factory: Any, tmp_path: Path
+) -> None:
+    env = at(daemon_factory())
+    # scatter.cwl runs tools/*.cwl; its inputs name data/*.txt relative to the job file.
+    done = localwes(
+        "submit", str(CWL / "scatter.cwl"), str(CWL / "scatter-job.json"),
+        "--tag", "project=cli", "--wait", env=env,
+    )  # fmt: skip
+    assert "COMPLETE" in ok(done)
+    assert "task upper[2] ended (exit code 0)" in done.stdout
+    runs = json.loads(ok(localwes("ls", "--tag", "project=cli", "--json", env=env)))
+    assert [r["state"] for r in runs] == ["COMPLETE"]
+    run_id = runs[0]["run_id"]
+    assert json.loads(ok(localwes("ls", "--tag", "project=other", "--json", env=env))) == []
+    table = ok(localwes("ls", env=env)).splitlines()
+    assert table[0].split() == ["RUN", "STATE", "STARTED", "TAGS"]
+    assert run_id in table[1] and "project=cli" in table[1]
+    assert "state      COMPLETE" in ok(localwes("status", run_id, env=env))
+    assert len(json.loads(ok(localwes("tasks", run_id, "--json", env=env)))) == 4
+    assert "Final process status is success" in ok(localwes("logs", run_id, env=env))
+    dest = tmp_path / "copied"
+    ok(localwes("outputs", run_id, str(dest), env=env))
+    assert sorted(p.name for p in dest.iterdir())[0] == "count.txt"
+    assert "ALPHA" in (dest / "upper.txt").read_text()
+
+
+async def test_submit_a_wdl_workflow_with_imports_and_relative_inputs(
+    daemon_factory: Any, tmp_path: Path
+) -> None:
+    env = at(daemon_factory())
+    done = localwes("submit", str(WDL / "main.wdl"), "-", "--wait", "--json", env=env,
+                    stdin=json.dumps({"main.name": "cli"}))  # fmt: skip
+    run = json.loads(ok(done))  # main.wdl imports lib/tasks.wdl: attached by submit
+    assert run["state"] == "COMPLETE", run["run_log"]["system_logs"]
+    assert run["request"]["workflow_url"] == "main.wdl"
+    # A File input named relative to the inputs file, as with `miniwdl run`.
+    (tmp_path / "greeting.txt").write_text("Hi there\n")
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps({"hello.who": "cli", "hello.greeting": "greeting.txt"}))
+    done = localwes("submit", str(WDL / "hello.wdl"), str(inputs), "--wait", "--json", env=env)
+    run = json.loads(ok(done))
+    assert run["state"] == "COMPLETE", run["run_log"]["system_logs"]
+    assert "Hi there" in run["outputs"]["hello.line"]
+
+
+async def test_wait_fails_with_the_run_and_says_why(daemon_factory: Any) -> None:
+    env = at(daemon_factory())
+    done = localwes("submit", str(CWL / "fail.cwl"), "--wait", env=env)
+    assert done.returncode == 1
+    assert "EXECUTOR_ERROR" in done.stdout
+    assert "localwes logs" in done.stdout
+
+
+async def test_cancel_and_follow_a_log(daemon_factory: Any) -> None:
+    env = at(daemon_factory())
+    run_id = ok(localwes("submit", str(CWL / "sleep.cwl"), "-", env=env, stdin='{"seconds": 60}'))
+    run_id = run_id.strip()
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "localwes", "logs", "-f", run_id],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert f"{run_id} canceling" in ok(localwes("cancel", run_id, env=env))
+        done = localwes("wait", run_id, env=env)
+        assert done.returncode == 1 and "CANCELED" in done.stdout
+        followed, _ = follower.communicate(timeout=30)
+        assert follower.returncode == 0
+        assert "sleep" in followed  # cwltool's log, up to the end of the run
+    finally:
+        follower.kill()
+        follower.wait()
+
+
+async def test_the_local_daemon_is_found_without_a_url(
+    daemon_factory: Any, state_dir: Path
+) -> None:
+    daemon_factory("--auth", "token")
+    env = {"LOCALWES_STATE_DIR": str(state_dir)}
+    # daemon.json names the daemon; its token file is this user's to send.
+    assert json.loads(ok(localwes("ls", "--json", env=env))) == []
+    denied = localwes("ls", "--url", f"http://127.0.0.1:{_port(state_dir)}", env=env)
+    assert denied.returncode == 2
+    assert "401" in denied.stderr and "LOCALWES_TOKEN" in denied.stderr
+
+
+def _port(state_dir: Path) -> str:
+    url = json.loads((state_dir / "daemon.json").read_text())["url"]
+    return str(url.rsplit(":", 1)[1])
+
+
+async def test_a_unix_socket_daemon(daemon_factory: Any, state_dir: Path) -> None:
+    socket_path = state_dir.parent / "wes.sock"
+    daemon_factory("--unix-socket", str(socket_path))
+    done = localwes("ls", "--unix-socket", str(socket_path), "--json")
+    assert json.loads(ok(done)) == []
+    by_state_dir = localwes("ls", "--json", env={"LOCALWES_STATE_DIR": str(state_dir)})
+    assert json.loads(ok(by_state_dir)) == []
+
+
+def test_no_daemon_is_a_clear_error(tmp_path: Path) -> None:
+    done = localwes("ls", env={"LOCALWES_STATE_DIR": str(tmp_path), "LOCALWES_PORT": "1"})
+    assert done.returncode == 2
+    assert "no localwes daemon answers at http://127.0.0.1:1/ga4gh/wes/v1" in done.stderr
+    assert "localwes serve" in done.stderr
+
+
+def test_bad_submissions_say_what_is_wrong(tmp_path: Path) -> None:
+    env = {"LOCALWES_URL": "http://127.0.0.1:1"}
+    missing = localwes("submit", str(tmp_path / "nope.cwl"), env=env)
+    assert missing.returncode == 2 and "WORKFLOW: no file at" in missing.stderr
+    odd = tmp_path / "flow.txt"
+    odd.write_text("x")
+    assert "--type CWL or WDL" in localwes("submit", str(odd), env=env).stderr
+    broken = tmp_path / "broken.cwl"
+    broken.write_text("cwlVersion: v1.2\nsteps:\n  a:\n    run: missing-tool.cwl\n")
+    done = localwes("submit", str(broken), env=env)
+    assert done.returncode == 2 and "missing-tool.cwl" in done.stderr
+    tag = localwes("submit", str(CWL / "echo.cwl"), "--tag", "novalue", env=env)
+    assert "--tag: 'novalue' is not KEY=VALUE" in tag.stderr
