@@ -27,6 +27,8 @@ from localwes.config import (
     setting_type,
 )
 from localwes.containers import ContainerRuntimeError
+from localwes.doctor import doctor
+from localwes.service import install_service, uninstall_service
 
 log = logging.getLogger("localwes")
 
@@ -56,6 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
         "config", help="show the settings in effect, or an example config file", allow_abbrev=False
     )
     config.add_argument("--example", action="store_true", help="a commented config.toml")
+    doctor = commands.add_parser(
+        "doctor", help="check engines, containers, the state dir and the daemon", allow_abbrev=False
+    )
+    _add_setting_flags(doctor)
+    service = commands.add_parser(
+        "service", help="install the systemd user service", allow_abbrev=False
+    )
+    service.add_argument("action", choices=("install", "uninstall"))
+    service.add_argument("--no-start", action="store_true", help="enable it, do not start it")
+    service.add_argument("--print", action="store_true", help="print the unit, change nothing")
     return parser
 
 
@@ -96,9 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        if args.command == "serve":
+        if args.command in ("serve", "doctor"):
             flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
-            return asyncio.run(serve(load_settings(flags, config_file=args.config)))
+            settings = load_settings(flags, config_file=args.config)
+            return asyncio.run(serve(settings)) if args.command == "serve" else doctor(settings)
+        if args.command == "service":
+            if args.action == "uninstall":
+                return uninstall_service()
+            return install_service(start=not args.no_start, print_only=args.print)
         settings = load_settings({}, config_file=args.config)
         if args.command == "config":
             return show_config(settings, args.example)

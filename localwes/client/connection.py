@@ -3,8 +3,9 @@
 The URL comes from --url, else LOCALWES_URL, else the local daemon of the
 configured state dir (the address it recorded in daemon.json, or its Unix
 socket), else http://<host>:<port> from the settings. The token file is only
-sent to that local daemon: a token is never handed to a server the user named
-unless they give it explicitly (LOCALWES_TOKEN or --token-file).
+sent to that local daemon, while it holds its state dir's lock: a token is never
+handed to a server the user named unless they give it (LOCALWES_TOKEN or
+--token-file).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urlparse
 import aiohttp
 
 from localwes.config import Settings, is_loopback
-from localwes.durable import read_json
+from localwes.doctor import find_daemon
 from localwes.token import TOKEN_ENV
 
 BASE_PATH = "/ga4gh/wes/v1"
@@ -47,12 +48,14 @@ def find_endpoint(
         return Endpoint(f"http://localhost{BASE_PATH}", unix_socket, explicit)
     if named:
         return _endpoint_for(named, explicit)
-    local = explicit or _local_token(settings)
+    # The token file goes only to a daemon that holds this state dir's lock right
+    # now: a stale daemon.json or a port taken over by another program gets nothing.
+    daemon = find_daemon(settings.state_dir)
+    local = explicit or (_local_token(settings) if daemon.running else None)
     if settings.unix_socket is not None:
         return Endpoint(f"http://localhost{BASE_PATH}", settings.unix_socket, local)
-    recorded = _recorded_url(settings)
-    if recorded:
-        return _endpoint_for(recorded, local)
+    if daemon.running and daemon.url:
+        return _endpoint_for(daemon.url, local)
     host = settings.host if is_loopback(settings.host) else "127.0.0.1"
     shown = f"[{host}]" if ":" in host else host
     return Endpoint(f"http://{shown}:{settings.port}{BASE_PATH}", None, local)
@@ -86,14 +89,6 @@ def _local_token(settings: Settings) -> str | None:
         return settings.token_file.read_text().strip() or None
     except OSError:
         return None  # no token yet: the local daemon knows this user by its socket
-
-
-def _recorded_url(settings: Settings) -> str | None:
-    try:
-        url = read_json(settings.state_dir / "daemon.json").get("url")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return url if isinstance(url, str) else None
 
 
 class WesClient:
