@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from localwes import __version__, systemd
-from localwes.api.app import BASE_PATH, DaemonAlreadyRunning, create_app, record_daemon_url
+from localwes.api.app import BASE_PATH, create_app
 from localwes.client.commands import add_client_commands
 from localwes.client.connection import ClientError, WesClient, find_endpoint
 from localwes.config import (
@@ -27,6 +27,7 @@ from localwes.config import (
     setting_type,
 )
 from localwes.containers import ContainerRuntimeError
+from localwes.daemon_record import DaemonAlreadyRunning, record_daemon_url
 from localwes.doctor import doctor
 from localwes.service import install_service, uninstall_service
 
@@ -151,7 +152,7 @@ async def serve(settings: Settings) -> int:
     await runner.setup()
     try:
         url = await _listen(runner, settings)
-        record_daemon_url(settings, url)
+        record_daemon_url(settings.state_dir, url)
         log.info(
             "localwes %s listening on %s%s (state dir %s)",
             __version__,

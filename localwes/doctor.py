@@ -7,7 +7,6 @@ anything (no folder is created, no lock is taken for more than a probe).
 
 from __future__ import annotations
 
-import fcntl
 import http.client
 import importlib
 import json
@@ -20,13 +19,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 from urllib.parse import urlsplit
 
 from localwes import __version__
 from localwes.config import Settings, is_loopback
 from localwes.containers import ContainerRuntimeError, choose_runtime
-from localwes.durable import read_json
+from localwes.daemon_record import DaemonRecord, find_daemon
 from localwes.engines.base import Engine
 from localwes.engines.cwltool import CwltoolEngine
 from localwes.engines.miniwdl import MiniwdlEngine
@@ -222,42 +221,6 @@ def check_runs(settings: Settings) -> Check:
     with os.scandir(runs) as entries:
         count = sum(1 for e in entries if e.is_dir() and not e.name.startswith("."))
     return Check(OK, "runs", f"{count} run folders in {runs}")
-
-
-@dataclass(frozen=True)
-class DaemonRecord:
-    """What the state dir says about its daemon: daemon.lock held, daemon.json."""
-
-    running: bool
-    pid: int | None = None
-    url: str | None = None
-
-
-def find_daemon(state_dir: Path) -> DaemonRecord:
-    if not _lock_held(state_dir / "daemon.lock"):
-        return DaemonRecord(running=False)
-    try:
-        info: dict[str, Any] = read_json(state_dir / "daemon.json")
-    except (OSError, ValueError):
-        info = {}
-    pid, url = info.get("pid"), info.get("url")
-    return DaemonRecord(True, pid if isinstance(pid, int) else None, url if url else None)
-
-
-def _lock_held(lock: Path) -> bool:
-    """A shared, non-blocking flock on an existing daemon.lock, let go at once: it
-    fails only while a daemon holds its exclusive lock, and creates nothing."""
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # also releases the probe's lock
-    return False
 
 
 def check_daemon(settings: Settings) -> Check:

@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Sequence
 
 from aiohttp import web
-from filelock import FileLock, Timeout
 
 from localwes.api import keys, runs, service_info
 from localwes.api.errors import error_middleware
 from localwes.api.guard import guard_middleware
 from localwes.config import Settings
 from localwes.containers import choose_runtime
-from localwes.durable import read_json, write_json_durably
+from localwes.daemon_record import own_state_dir
 from localwes.engines import default_engines
 from localwes.engines.base import Engine
 from localwes.names import RUN_ID_PATTERN, TASK_ID_PATTERN
@@ -37,10 +35,6 @@ MAX_JSON_BODY = 16 * 1024 * 1024
 FINISHED_INDEX_AFTER = 1000
 FINISHED_INDEX_EVERY_S = 300
 FINISHED_INDEX_CHECK_S = 5
-
-
-class DaemonAlreadyRunning(RuntimeError):
-    """Another localwes daemon owns this state dir."""
 
 
 def create_app(settings: Settings, engines: Sequence[Engine] | None = None) -> web.Application:
@@ -101,7 +95,7 @@ async def _daemon_life(app: web.Application) -> AsyncIterator[None]:
     (supervisors keep their runs going)."""
     settings = app[keys.SETTINGS]
     store = app[keys.STORE]
-    lock = _own_state_dir(settings)
+    lock = own_state_dir(settings.state_dir)
     await asyncio.to_thread(store.open)
     if store.fresh_reads >= FINISHED_INDEX_AFTER:
         store.finished_unindexed = store.fresh_reads
@@ -153,28 +147,3 @@ async def _keep_finished_index(store: RunStore, stopping: asyncio.Event) -> None
             written = time.monotonic()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), FINISHED_INDEX_CHECK_S)
-
-
-def _own_state_dir(settings: Settings) -> FileLock:
-    settings.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    lock = FileLock(str(settings.state_dir / "daemon.lock"), timeout=0)
-    info = settings.state_dir / "daemon.json"
-    try:
-        lock.acquire()
-    except Timeout:
-        try:
-            other = read_json(info)
-        except (OSError, ValueError):
-            other = {}
-        raise DaemonAlreadyRunning(
-            f"another localwes daemon (pid {other.get('pid', '?')}, "
-            f"{other.get('url', 'url unknown')}) "
-            f"already serves {settings.state_dir}; stop it or use another --state-dir"
-        ) from None
-    write_json_durably(info, {"pid": os.getpid()})
-    return lock
-
-
-def record_daemon_url(settings: Settings, url: str) -> None:
-    """Noted in daemon.json so a second daemon can name the running one."""
-    write_json_durably(settings.state_dir / "daemon.json", {"pid": os.getpid(), "url": url})

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 import aiohttp
 
 from localwes.config import Settings, is_loopback
-from localwes.doctor import find_daemon
+from localwes.daemon_record import find_daemon
 from localwes.token import TOKEN_ENV
 
 BASE_PATH = "/ga4gh/wes/v1"
