@@ -25,7 +25,7 @@ EXEC_START = f"ExecStart={sys.executable} -P -m localwes serve"
 BY_HAND = "systemctl --user daemon-reload && systemctl --user enable --now localwes"
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
@@ -33,20 +33,31 @@ def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def fake_systemctl(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exit_code: int = 0, says: str = ""
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    exit_code: int = 0,
+    says: str = "",
+    then: str = "",
 ) -> Path:
-    """Put a `systemctl` first on PATH that appends its argv to a file; return that file."""
+    """Put a `systemctl` first on PATH that appends its argv to a file, runs the shell
+    line `then`, says `says` on stderr and exits `exit_code`; return that file."""
     calls = tmp_path / "systemctl-calls"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     script = bin_dir / "systemctl"
     script.write_text(
-        f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\n'
+        f'#!/bin/sh\necho "$*" >> {shlex.quote(str(calls))}\n{then}\n'
         f"echo {shlex.quote(says)} >&2\nexit {exit_code}\n"
     )
     script.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return calls
+
+
+@pytest.fixture
+def calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fake systemctl that succeeds; the file its calls are recorded in."""
+    return fake_systemctl(tmp_path, monkeypatch)
 
 
 def recorded(calls: Path) -> list[str]:
@@ -62,12 +73,8 @@ def test_the_checked_in_unit_is_the_packaged_one() -> None:
 
 
 def test_install_writes_the_unit_and_enables_and_starts_it(
-    config_home: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    config_home: Path, capsys: pytest.CaptureFixture[str], calls: Path
 ) -> None:
-    calls = fake_systemctl(tmp_path, monkeypatch)
     assert install_service() == 0
     unit = config_home / "systemd" / "user" / "localwes.service"
     assert unit.read_text() == render_unit()
@@ -81,33 +88,22 @@ def test_install_writes_the_unit_and_enables_and_starts_it(
     assert "running: systemctl --user enable --now localwes" in out
 
 
-def test_install_without_start_only_enables(
-    config_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls = fake_systemctl(tmp_path, monkeypatch)
+def test_install_without_start_only_enables(calls: Path) -> None:
     assert install_service(start=False) == 0
     assert recorded(calls) == ["--user daemon-reload", "--user enable localwes"]
 
 
 def test_a_second_install_says_the_unit_is_unchanged(
-    config_home: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], calls: Path
 ) -> None:
-    fake_systemctl(tmp_path, monkeypatch)
     assert install_service() == 0
     assert install_service() == 0
     assert "unchanged " in capsys.readouterr().out
 
 
 def test_print_only_prints_the_unit_and_changes_nothing(
-    config_home: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    config_home: Path, capsys: pytest.CaptureFixture[str], calls: Path
 ) -> None:
-    calls = fake_systemctl(tmp_path, monkeypatch)
     assert install_service(print_only=True) == 0
     assert capsys.readouterr().out == render_unit()
     assert not config_home.exists()
@@ -136,14 +132,8 @@ def test_a_failed_enable_names_only_what_is_left_to_do(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    script = bin_dir / "systemctl"
-    script.write_text(
-        '#!/bin/sh\n[ "$2" = enable ] && { echo "Job failed" >&2; exit 1; }\nexit 0\n'
-    )
-    script.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    fail_enable = '[ "$2" = enable ] && { echo "Job failed" >&2; exit 1; }'
+    fake_systemctl(tmp_path, monkeypatch, then=fail_enable)
     assert install_service() == 1
     err = capsys.readouterr().err
     assert "systemctl --user enable --now localwes failed: Job failed" in err
@@ -166,9 +156,8 @@ def test_without_systemctl_it_says_how_to_run_the_daemon(
 
 
 def test_an_unwritable_unit_dir_runs_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], calls: Path
 ) -> None:
-    calls = fake_systemctl(tmp_path, monkeypatch)
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     assert install_service(unit_dir=blocker / "user") == 1
@@ -176,10 +165,7 @@ def test_an_unwritable_unit_dir_runs_nothing(
     assert recorded(calls) == []
 
 
-def test_uninstall_disables_and_removes_the_unit(
-    config_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    calls = fake_systemctl(tmp_path, monkeypatch)
+def test_uninstall_disables_and_removes_the_unit(config_home: Path, calls: Path) -> None:
     assert install_service() == 0
     assert uninstall_service() == 0
     assert not (config_home / "systemd/user/localwes.service").exists()
