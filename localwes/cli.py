@@ -107,7 +107,10 @@ def _client_options() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # The daemon logs what it does; every other command speaks for itself and
+    # only passes on warnings (an unknown config key, say).
+    level = logging.INFO if args.command == "serve" else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         if args.command in ("serve", "doctor"):
             flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}

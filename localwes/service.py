@@ -40,6 +40,9 @@ Type=notify
 # READY=1 is sent once the socket is bound; NotifyAccess=main takes it only from localwes.
 NotifyAccess=main
 ExecStart=/usr/local/bin/localwes serve
+# Workflow tasks find their programs on this PATH, not on your login shell's:
+# `localwes service install` writes the PATH of the shell it was run from.
+Environment="PATH=/usr/local/bin:/usr/bin:/bin"
 Restart=on-failure
 RestartSec=2
 # Only the daemon is stopped: each running workflow has its own supervisor
@@ -53,6 +56,7 @@ TimeoutStopSec=30
 WantedBy=default.target
 """  # noqa: E501 (the comment line on `enable --now` is longer than our code lines)
 TEMPLATE_EXEC_START = "ExecStart=/usr/local/bin/localwes serve"
+TEMPLATE_PATH = 'Environment="PATH=/usr/local/bin:/usr/bin:/bin"'
 
 
 def default_unit_dir() -> Path:
@@ -80,10 +84,30 @@ def quote_executable(word: str) -> str:
     return escaped
 
 
-def render_unit(command: str | None = None) -> str:
-    """The unit text, with ExecStart running `command` (default: this interpreter)."""
+def render_unit(command: str | None = None, path: str | None = None) -> str:
+    """The unit text, with ExecStart running `command` (default: this interpreter)
+    and PATH set to `path` (default: this process's PATH)."""
     exec_start = f"ExecStart={command or serve_command()}"
-    return UNIT_TEMPLATE.replace(TEMPLATE_EXEC_START, exec_start, 1)
+    environment = f"Environment={quote_value('PATH=' + service_path(path))}"
+    unit = UNIT_TEMPLATE.replace(TEMPLATE_EXEC_START, exec_start, 1)
+    return unit.replace(TEMPLATE_PATH, environment, 1)
+
+
+def service_path(path: str | None = None) -> str:
+    """Why: systemd's user manager has a bare PATH of its own, so a task calling a
+    program from conda, ~/.local/bin or a module would work under `localwes serve`
+    in a terminal and fail under the service. The unit keeps the installing shell's
+    absolute PATH entries (a relative one would depend on the working directory)."""
+    entries = (path if path is not None else os.environ.get("PATH", "")).split(os.pathsep)
+    kept = [e for e in dict.fromkeys(entries) if os.path.isabs(e)]
+    return os.pathsep.join(kept) or os.defpath.lstrip(os.pathsep)
+
+
+def quote_value(value: str) -> str:
+    """One double-quoted Environment= assignment: systemd unescapes backslashes and
+    quotes inside it and expands % specifiers (it does not expand $)."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%")
+    return f'"{escaped}"'
 
 
 def install_service(
@@ -107,6 +131,7 @@ def install_service(
         _say_error(f"could not write {path}: {exc}", "check that its folder is yours and writable")
         return 1
     print(f"{'unchanged' if previous == unit else 'wrote'} {path}")
+    print(f"tasks will run with this shell's PATH={service_path()}")
     enable = [*systemctl, "enable", *(["--now"] if start else []), SERVICE]
     if not _run_all([[*systemctl, "daemon-reload"], enable]):
         return 1

@@ -17,6 +17,7 @@ from localwes.service import (
     install_service,
     quote_executable,
     render_unit,
+    service_path,
     uninstall_service,
 )
 
@@ -69,7 +70,33 @@ def test_the_checked_in_unit_is_the_packaged_one() -> None:
     rendered = render_unit().splitlines()
     checked_in = UNIT.read_text().splitlines()
     differs = [(a, b) for a, b in zip(rendered, checked_in, strict=True) if a != b]
-    assert differs == [(EXEC_START, "ExecStart=/usr/local/bin/localwes serve")]
+    assert differs == [
+        (EXEC_START, "ExecStart=/usr/local/bin/localwes serve"),
+        (f'Environment="PATH={service_path()}"', 'Environment="PATH=/usr/local/bin:/usr/bin:/bin"'),
+    ]
+
+
+def test_the_unit_keeps_the_installing_shells_absolute_path_entries() -> None:
+    assert (
+        service_path("/opt/conda/bin:.:bin:/usr/bin:/opt/conda/bin:") == "/opt/conda/bin:/usr/bin"
+    )
+    assert service_path("") == "/bin:/usr/bin"
+    unit = render_unit(path="/opt/my env/bin:/opt/100%/bin:/usr/bin")
+    assert 'Environment="PATH=/opt/my env/bin:/opt/100%%/bin:/usr/bin"' in unit.splitlines()
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="needs systemd-analyze")
+def test_systemd_reads_the_unit_without_a_complaint(tmp_path: Path) -> None:
+    unit = tmp_path / "localwes.service"
+    unit.write_text(render_unit(path='/opt/my env/bin:/opt/100%/bin:/x/"q":/y\\q:/usr/bin'))
+    done = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
 
 
 def test_install_writes_the_unit_and_enables_and_starts_it(
