@@ -50,7 +50,11 @@ async def test_submit_attaches_what_a_cwl_workflow_needs(
         "--tag", "project=cli", "--wait", env=env,
     )  # fmt: skip
     assert "COMPLETE" in ok(done)
-    assert "task upper[2] ended (exit code 0)" in done.stdout
+    lines = done.stdout.splitlines()
+    # Every task, then the run's end.
+    assert lines[-2:] == ["  task count ended (exit code 0)", lines[-1]]
+    assert lines[-1].split()[-1] == "COMPLETE"
+    assert "  task upper[2] ended (exit code 0)" in lines
     runs = json.loads(ok(localwes("ls", "--tag", "project=cli", "--json", env=env)))
     assert [r["state"] for r in runs] == ["COMPLETE"]
     run_id = runs[0]["run_id"]
@@ -61,6 +65,11 @@ async def test_submit_attaches_what_a_cwl_workflow_needs(
     assert "state      COMPLETE" in ok(localwes("status", run_id, env=env))
     assert len(json.loads(ok(localwes("tasks", run_id, "--json", env=env)))) == 4
     assert "Final process status is success" in ok(localwes("logs", run_id, env=env))
+    # A task by its id, name or number; upper[1] upper-cases b.txt.
+    for task in ("0002-upper_1", "upper[1]", "2"):
+        assert ok(localwes("logs", run_id, "--task", task, env=env)) == "BETA\n"
+    unknown = localwes("logs", run_id, "--task", "upper[9]", env=env)
+    assert unknown.returncode == 2 and f"localwes tasks {run_id}" in unknown.stderr
     dest = tmp_path / "copied"
     ok(localwes("outputs", run_id, str(dest), env=env))
     assert sorted(p.name for p in dest.iterdir())[0] == "count.txt"

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from localwes.api.reply import json_reply
 from localwes.errors import WesError
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ def error_response(status: int, msg: str, headers: dict[str, str] | None = None)
     headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="localwes"'
-    return web.json_response({"msg": msg, "status_code": status}, status=status, headers=headers)
+    return json_reply({"msg": msg, "status_code": status}, status=status, headers=headers)
 
 
 @web.middleware

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from localwes.api import keys
 from localwes.api.logs import serve_log
+from localwes.api.reply import json_reply
 from localwes.api.request import UploadLimits, read_run_fields
 from localwes.api.service_info import base_url
 from localwes.errors import BadRequest, storage_error
@@ -32,31 +33,31 @@ async def post_run(request: web.Request) -> web.Response:
     except BaseException:
         await asyncio.to_thread(intake.discard, staged)
         raise
-    return web.json_response({"run_id": run_id})
+    return json_reply({"run_id": run_id})
 
 
 async def list_runs(request: web.Request) -> web.Response:
     runs, token = request.app[keys.STORE].list_runs(
         _page_size(request), request.query.get("page_token") or None
     )
-    return web.json_response({"runs": [r.to_json() for r in runs], "next_page_token": token})
+    return json_reply({"runs": [r.to_json() for r in runs], "next_page_token": token})
 
 
 async def get_run_log(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
-    return web.json_response(run_log(request.app[keys.STORE], run_id, base_url(request)))
+    return json_reply(run_log(request.app[keys.STORE], run_id, base_url(request)))
 
 
 async def get_run_status(request: web.Request) -> web.Response:
     summary = request.app[keys.STORE].summary(request.match_info["run_id"])
-    return web.json_response({"run_id": summary.run_id, "state": str(summary.state)})
+    return json_reply({"run_id": summary.run_id, "state": str(summary.state)})
 
 
 async def cancel_run(request: web.Request) -> web.Response:
     run_id = request.match_info["run_id"]
     request.app[keys.STORE].summary(run_id)  # 404 for an unknown run
     await request.app[keys.SCHEDULER].cancel(run_id)
-    return web.json_response({"run_id": run_id})
+    return json_reply({"run_id": run_id})
 
 
 async def list_tasks(request: web.Request) -> web.Response:
@@ -66,13 +67,13 @@ async def list_tasks(request: web.Request) -> web.Response:
     )
     run_url = f"{base_url(request)}/runs/{run_id}"
     tasks = [task_log(record, run_url) for record in records]
-    return web.json_response({"task_logs": tasks, "next_page_token": token})
+    return json_reply({"task_logs": tasks, "next_page_token": token})
 
 
 async def get_task(request: web.Request) -> web.Response:
     run_id, task_id = request.match_info["run_id"], request.match_info["task_id"]
     record = request.app[keys.STORE].task(run_id, task_id)
-    return web.json_response(task_log(record, f"{base_url(request)}/runs/{run_id}"))
+    return json_reply(task_log(record, f"{base_url(request)}/runs/{run_id}"))
 
 
 async def get_run_stream(request: web.Request) -> web.StreamResponse:
@@ -100,7 +101,7 @@ async def list_outputs(request: web.Request) -> web.Response:
     """The files under the run's outputs/, as paths for GET .../outputs/{path}."""
     run_id = request.match_info["run_id"]
     files = request.app[keys.STORE].output_listing(run_id)
-    return web.json_response({"run_id": run_id, "files": files})
+    return json_reply({"run_id": run_id, "files": files})
 
 
 async def get_output(request: web.Request) -> web.StreamResponse:

@@ -8,12 +8,13 @@ from aiohttp import web
 
 from localwes import __version__
 from localwes.api import keys
+from localwes.api.reply import json_reply
 
 WES_VERSION = "1.1.0"
 
 
 async def get_service_info(request: web.Request) -> web.Response:
-    return web.json_response(service_info(request.app, base_url(request)))
+    return json_reply(service_info(request.app, base_url(request)))
 
 
 def base_url(request: web.Request) -> str:

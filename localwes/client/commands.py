@@ -72,7 +72,9 @@ def add_client_commands(commands: Any, common: argparse.ArgumentParser) -> None:
 
     logs_parser = add("logs", logs, "a run's engine log (stderr), or a task's output")
     logs_parser.add_argument("run_id", metavar="RUN")
-    logs_parser.add_argument("--task", metavar="ID", help="a task's log instead of the run's")
+    logs_parser.add_argument(
+        "--task", metavar="TASK", help="a task's log (its id, name or number) instead of the run's"
+    )
     streams = logs_parser.add_mutually_exclusive_group()
     streams.add_argument("--stdout", dest="stream", action="store_const", const="stdout")
     streams.add_argument("--stderr", dest="stream", action="store_const", const="stderr")
@@ -183,9 +185,13 @@ async def _follow_run(client: WesClient, run_id: str, as_json: bool) -> int:
     while True:
         current = (await client.get(f"/runs/{run_id}/status"))["state"]
         if not as_json:
+            # Tasks that ended come before the run's end, as they happened.
+            if current in TERMINAL:
+                seen = await _print_task_changes(client, run_id, seen)
             if current != state:
                 print(progress_line(run_id, current), flush=True)
-            seen = await _print_task_changes(client, run_id, seen)
+            if current not in TERMINAL:
+                seen = await _print_task_changes(client, run_id, seen)
         state = current
         if state in TERMINAL:
             break
@@ -249,7 +255,8 @@ async def tasks(client: WesClient, args: argparse.Namespace) -> int:
 async def logs(client: WesClient, args: argparse.Namespace) -> int:
     run_id = _id(args.run_id)
     if args.task:
-        path = f"/runs/{run_id}/tasks/{quote(args.task, safe='')}/logs/{args.stream or 'stdout'}"
+        task_id = await _find_task(client, run_id, args.task)
+        path = f"/runs/{run_id}/tasks/{quote(task_id, safe='')}/logs/{args.stream or 'stdout'}"
     else:
         path = f"/runs/{run_id}/logs/{args.stream or 'stderr'}"
     params = {"follow": "true"} if args.follow else {}
@@ -257,6 +264,30 @@ async def logs(client: WesClient, args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
     return 0
+
+
+async def _find_task(client: WesClient, run_id: str, given: str) -> str:
+    """A task by its id, its name or its number, as `localwes tasks` shows them
+    (`0002-upper_1`, `upper[1]`, `2`)."""
+    found = await _all_tasks(client, run_id)
+    for matches in (
+        [t for t in found if t["id"] == given],
+        [t for t in found if t.get("name") == given],
+        [
+            t
+            for t in found
+            if given.isdigit() and t["id"].split("-")[0].lstrip("0") == given.lstrip("0")
+        ],
+    ):
+        if len(matches) == 1:
+            return str(matches[0]["id"])
+        if matches:
+            ids = ", ".join(t["id"] for t in matches)
+            raise ClientError(f"--task {given!r} names several tasks ({ids}): give its id")
+    raise ClientError(
+        f"run {run_id} has no task {given!r} (give an id, name or number from "
+        f"`localwes tasks {run_id}`)"
+    )
 
 
 async def outputs(client: WesClient, args: argparse.Namespace) -> int:
