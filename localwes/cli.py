@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
@@ -124,7 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             return show_config(settings, args.example)
         return asyncio.run(run_client(settings, args))
-    except (SettingsError, DaemonAlreadyRunning, ContainerRuntimeError, ClientError) as exc:
+    except (
+        SettingsError,
+        DaemonAlreadyRunning,
+        CannotListen,
+        ContainerRuntimeError,
+        ClientError,
+    ) as exc:
         print(f"localwes: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -173,7 +180,34 @@ async def serve(settings: Settings) -> int:
     return 0
 
 
+class CannotListen(RuntimeError):
+    """The daemon's address could not be bound."""
+
+
 async def _listen(runner: web.AppRunner, settings: Settings) -> str:
+    try:
+        return await _bind(runner, settings)
+    except OSError as exc:
+        raise CannotListen(_listen_problem(settings, exc)) from None
+
+
+def _listen_problem(settings: Settings, exc: OSError) -> str:
+    if settings.unix_socket is not None:
+        where = f"the Unix socket {settings.unix_socket}"
+        fix = "check that its folder exists and is yours, or choose another --unix-socket"
+    else:
+        where = f"{settings.host}:{settings.port}"
+        fix = "choose another with --port (or LOCALWES_PORT); --port 0 takes any free one"
+    if exc.errno == errno.EADDRINUSE:
+        if settings.unix_socket is None:
+            fix = (
+                f"another program has it (`ss -ltnp 'sport = :{settings.port}'` says which); {fix}"
+            )
+        return f"cannot listen on {where}: the address is in use; {fix}"
+    return f"cannot listen on {where}: {exc.strerror or exc}; {fix}"
+
+
+async def _bind(runner: web.AppRunner, settings: Settings) -> str:
     if settings.unix_socket is None:
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()

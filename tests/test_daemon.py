@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from localwes.daemon_record import find_daemon
 from tests.conftest import DATA
 from tests.helpers import Wes, serve_argv, wait_no_processes
 
@@ -42,6 +44,20 @@ async def test_a_second_daemon_on_the_same_state_dir_refuses(
     assert second.returncode != 0
     assert "another localwes daemon" in second.stderr
     assert str(first.proc.pid) in second.stderr
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = [*serve_argv(tmp_path / "state"), "--port", str(port)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}: the address is in use" in done.stderr
+    assert "--port" in done.stderr and "Traceback" not in done.stderr
+    # The state dir is free again for the next try.
+    assert not find_daemon(tmp_path / "state").running
 
 
 async def test_kill_9_with_runs_queued_and_running_loses_nothing(
