@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,6 +24,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.docblocks import run_bash, sh_blocks
 from tests.helpers import Wes, kill_processes_under, start_serve
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -53,11 +53,9 @@ class Block:
 
 
 def readme_blocks() -> list[Block]:
-    # re.split with one group alternates: prose, code, prose, code, ..., prose.
-    parts = re.split(r"^```sh\n(.*?)^```$", README.read_text(), flags=re.M | re.S)
     section = client = ""
     blocks = []
-    for prose, code in zip(parts[0::2], parts[1::2], strict=False):
+    for prose, code in sh_blocks(README.read_text()):
         section, client = _headings(prose, section, client)
         blocks.append(Block(section, client, code))
     return blocks
@@ -115,29 +113,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def run_block(block: Block, served: Served) -> subprocess.CompletedProcess[str]:
     settings = SETTINGS.text.replace(DEFAULT_HOST, served.host)
-    script = f"set -euo pipefail\n{settings}\n{block.text}"
     env = {
         **os.environ,
         "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
         "TMPDIR": str(served.tmp),
     }
-    # Its own session, so a timeout takes down the clients it started, not only bash.
-    proc = subprocess.Popen(
-        ["bash", "-c", script],
-        cwd=served.root,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=BLOCK_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        stdout, stderr = proc.communicate()
-        stderr += f"\n(killed after {BLOCK_TIMEOUT_S} s)"
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    return run_bash(f"{settings}\n{block.text}", served.root, env, BLOCK_TIMEOUT_S)
 
 
 async def run_ids(wes: Wes) -> set[str]:
