@@ -114,6 +114,15 @@ async def test_follow_streams_new_bytes_until_the_task_ends(wes: Wes) -> None:
     assert await wes.state(run_id) == "COMPLETE"
 
 
+async def test_a_single_tool_is_named_as_cwltools_log_names_it(wes: Wes) -> None:
+    run_id = await wes.submit("echo.cwl", {"message": "x"}, {"echo.cwl": CWL / "echo.cwl"})
+    assert await wes.wait(run_id) == "COMPLETE"
+    tasks = (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]
+    assert [t["name"] for t in tasks] == ["echo.cwl"]
+    _, log = await fetch(f"{wes.base}/runs/{run_id}/logs/stderr")
+    assert "[job echo.cwl]" in log
+
+
 async def test_follow_a_run_log_while_it_runs(wes: Wes) -> None:
     run_id = await wes.submit("sleep.cwl", {"seconds": 1}, {"sleep.cwl": CWL / "sleep.cwl"})
     await wes.wait(run_id, {"RUNNING"})

@@ -160,3 +160,6 @@ async def test_fragment_names_the_task_of_a_workflowless_document(wes: Wes) -> N
     run_id = await submit_wdl(wes, "lib/tasks.wdl#say", {"name": "frag"})
     assert await wes.wait(run_id) == "COMPLETE"
     assert (await wes.get(f"/runs/{run_id}"))["outputs"] == {"say.said": "imported task says frag"}
+    # A run of one task is one task, named by the task as miniwdl names it.
+    tasks = (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]
+    assert [(t["name"], t["exit_code"]) for t in tasks] == [("say", 0)]

@@ -63,7 +63,7 @@ def install_hooks(recorder: TaskRecorder) -> None:
 def _naming_jobs(original: Callable[..., Generator[Any, None, None]]) -> Any:
     @functools.wraps(original)
     def job(self: Any, job_order: Any, output_callbacks: Any, runtime_context: Any) -> Any:
-        step = runtime_context.name or str(self.tool.get("id", "job")).rsplit("#", 1)[-1]
+        step = runtime_context.name or _tool_name(str(self.tool.get("id", "job")))
         display = step + "".join(f"[{i}]" for i in _scatter_indices(output_callbacks))
         for item in original(self, job_order, output_callbacks, runtime_context):
             name = getattr(item, "name", None)
@@ -73,6 +73,12 @@ def _naming_jobs(original: Callable[..., Generator[Any, None, None]]) -> Any:
             yield item
 
     return job
+
+
+def _tool_name(tool_id: str) -> str:
+    """A job outside any step is named as cwltool's log names it: by the fragment of
+    its id (`main.cwl#upper` -> `upper`), else by its file's name (`sleep.cwl`)."""
+    return tool_id.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
 
 
 def _scatter_indices(callback: Any, depth: int = 0) -> list[int]:

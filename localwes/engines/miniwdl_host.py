@@ -59,10 +59,13 @@ class RecordingMixin(TaskContainer):
 
     def _task_name(self, run_dir: Path) -> str:
         """The call's folder under miniwdl's run folder (outputs/), as miniwdl names it:
-        call-NAME-INDEX for a scatter element, with the try for a retry."""
+        call-NAME-INDEX for a scatter element, with the try for a retry; a task run on
+        its own by its name."""
         folder = Path(self.host_dir)
         base = run_dir / "outputs"
         name = str(folder.relative_to(base)) if folder.is_relative_to(base) else folder.name
+        if name == ".":  # a run of one task, not a workflow: outputs/ is its folder
+            name = self.run_id  # miniwdl names it by the task
         return name if self.try_counter == 1 else f"{name} (try {self.try_counter})"
 
 
