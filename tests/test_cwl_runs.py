@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -138,21 +139,24 @@ async def test_cancel_a_running_tool_leaves_no_process(wes: Wes, state_dir: Path
     run_id = await wes.submit("sleep.cwl", {"seconds": 300}, {"sleep.cwl": CWL / "sleep.cwl"})
     await wes.wait(run_id, {"RUNNING"})
     run_folder = state_dir / "runs" / run_id
-    assert await _sleep_started(run_folder)
+    assert await _job_started(wes, run_id)
     assert (await wes.post(f"/runs/{run_id}/cancel")) == {"run_id": run_id}
     assert await wes.state(run_id) in ("CANCELING", "CANCELED")
     assert await wes.wait(run_id, timeout=30) == "CANCELED"
     assert await wait_no_processes(run_folder) == []
+    # cwltool ended on its own SIGTERM handler (status 15) as soon as the job did,
+    # not by SIGKILL (137) at the end of the grace period.
+    assert (await wes.get(f"/runs/{run_id}"))["run_log"]["exit_code"] == 15
+    (task,) = (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]
+    assert "exit_code" not in task and "canceled" in task["system_logs"][0]
     # Terminal states are sticky: a second cancel is a 200 that changes nothing.
     assert (await wes.post(f"/runs/{run_id}/cancel")) == {"run_id": run_id}
     assert await wes.state(run_id) == "CANCELED"
 
 
-async def _sleep_started(run_folder: Path) -> bool:
-    import asyncio
-
-    for _ in range(200):
-        if "sleep" in (run_folder / "stderr.log").read_text():
+async def _job_started(wes: Wes, run_id: str) -> bool:
+    for _ in range(400):
+        if (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]:
             return True
         await asyncio.sleep(0.05)
     return False

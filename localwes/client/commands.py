@@ -213,7 +213,8 @@ async def _print_task_changes(
     for task in await _all_tasks(client, run_id):
         phase = "ended" if task.get("end_time") else "started"
         if seen.get(task["id"]) != phase:
-            code = f" (exit code {task.get('exit_code')})" if phase == "ended" else ""
+            code = task.get("exit_code")
+            code = f" (exit code {code})" if phase == "ended" and code is not None else ""
             print(f"  task {task.get('name') or task['id']} {phase}{code}", flush=True)
             now[task["id"]] = phase
     return now

@@ -10,7 +10,9 @@ by hooking two cwltool internals, pinned to the cwltool release in
 pyproject.toml (tests/test_tasks.py fails if the hooks stop firing):
 - CommandLineTool.job, to learn each job's step name and scatter index;
 - cwltool.job._job_popen, which starts every job's process: its argv, its
-  stdout/stderr files and its exit status.
+  stdout/stderr files and its exit status;
+and it replaces cwltool.main._terminate_processes (what cwltool's SIGTERM
+handler runs), so that a canceled run ends as soon as its jobs do.
 A job whose stdout/stderr are not captured by the tool gets its own files in
 tasks/ instead of going to cwltool's log.
 """
@@ -21,10 +23,15 @@ import functools
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Generator
 from typing import Any
 
 from localwes.tasks import TaskRecorder, recorder_for_this_run
+
+# How long a SIGTERM'd engine waits for its jobs to exit before killing them; the
+# supervisor SIGKILLs the whole group after cancel_grace in any case.
+JOB_EXIT_WAIT_S = 10.0
 
 # Display names of jobs, by cwltool's unique job name.
 _display_names: dict[str, str] = {}
@@ -54,10 +61,55 @@ def keep_standard_schemas() -> None:
 def install_hooks(recorder: TaskRecorder) -> None:
     import cwltool.command_line_tool
     import cwltool.job
+    import cwltool.main
 
     tool_class = cwltool.command_line_tool.CommandLineTool
     tool_class.job = _naming_jobs(tool_class.job)  # type: ignore[method-assign]
     cwltool.job._job_popen = _recording_popen(cwltool.job._job_popen, recorder)
+    cwltool.main._terminate_processes = _ending_jobs_promptly(cwltool.main._terminate_processes)
+
+
+def _ending_jobs_promptly(original: Callable[[], None]) -> Callable[[], None]:
+    """Why: cwltool's _terminate_processes reaps each job with Popen.wait(10). The
+    SIGTERM handler runs it in the main thread, interrupting that thread's own
+    wait() on the job, which holds the Popen's wait lock: the wait(10) cannot reap
+    the job and always lasts 10 s, so every cancel took 10 s. The jobs are in the
+    engine's process group and got the same SIGTERM; wait until they have exited,
+    then kill any left. Jobs in containers (a --cidfile) still go to cwltool's own
+    version, which also stops their container."""
+
+    def terminate_processes() -> None:
+        from cwltool.utils import processes_to_kill
+
+        jobs = list(processes_to_kill)
+        processes_to_kill.clear()
+        contained = [job for job in jobs if any("--cidfile" in str(a) for a in _argv(job))]
+        processes_to_kill.extend(contained)
+        original()
+        plain = [job for job in jobs if job not in contained]
+        deadline = time.monotonic() + JOB_EXIT_WAIT_S
+        while any(_running(job.pid) for job in plain) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for job in plain:
+            if _running(job.pid):
+                job.kill()
+
+    return terminate_processes
+
+
+def _argv(job: Any) -> list[Any]:
+    return list(job.args) if isinstance(job.args, list | tuple) else [job.args]
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie: an exited job stays unreaped while cwltool's wait on
+    it is interrupted."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            state = stat.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
 
 
 def _naming_jobs(original: Callable[..., Generator[Any, None, None]]) -> Any:
@@ -118,6 +170,9 @@ def _recording_popen(original: Callable[..., int], recorder: TaskRecorder) -> Ca
         recorder.update(record)
         try:
             status = original(commands, stdin_path, stdout_path, stderr_path, *args, **kwargs)
+        except SystemExit:  # cwltool's SIGTERM handler: the run is being canceled
+            recorder.end(record, None, "stopped: the engine was terminated (canceled)")
+            raise
         except BaseException as exc:
             recorder.end(record, None, f"the job could not run: {exc!r}")
             raise
