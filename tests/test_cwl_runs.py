@@ -154,6 +154,25 @@ async def test_cancel_a_running_tool_leaves_no_process(wes: Wes, state_dir: Path
     assert await wes.state(run_id) == "CANCELED"
 
 
+async def test_cancel_a_parallel_scatter_ends_it_promptly(wes: Wes, state_dir: Path) -> None:
+    files = {"sleep-scatter.cwl": CWL / "sleep-scatter.cwl", "sleep.cwl": CWL / "sleep.cwl"}
+    run_id = await wes.submit(
+        "sleep-scatter.cwl",
+        {"seconds": [300, 300, 300]},
+        files,
+        workflow_engine_parameters=json.dumps({"--parallel": ""}),
+    )
+    assert await _job_started(wes, run_id)
+    await wes.post(f"/runs/{run_id}/cancel")
+    assert await wes.wait(run_id, timeout=30) == "CANCELED"
+    assert await wait_no_processes(state_dir / "runs" / run_id) == []
+    # cwltool's own handler deadlocks with --parallel (the engine ended only by
+    # SIGKILL, 137, after the grace); localwes's ends it on the SIGTERM (15).
+    assert (await wes.get(f"/runs/{run_id}"))["run_log"]["exit_code"] == 15
+    tasks = (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]
+    assert tasks and all("end_time" in task for task in tasks)
+
+
 async def _job_started(wes: Wes, run_id: str) -> bool:
     for _ in range(400):
         if (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]:

@@ -11,8 +11,9 @@ pyproject.toml (tests/test_tasks.py fails if the hooks stop firing):
 - CommandLineTool.job, to learn each job's step name and scatter index;
 - cwltool.job._job_popen, which starts every job's process: its argv, its
   stdout/stderr files and its exit status;
-and it replaces cwltool.main._terminate_processes (what cwltool's SIGTERM
-handler runs), so that a canceled run ends as soon as its jobs do.
+and it replaces cwltool's SIGTERM handler (cwltool.main._signal_handler and the
+_terminate_processes it runs), so that a canceled run ends as soon as its jobs
+do, with or without --parallel.
 A job whose stdout/stderr are not captured by the tool gets its own files in
 tasks/ instead of going to cwltool's log.
 """
@@ -20,6 +21,7 @@ tasks/ instead of going to cwltool's log.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 import threading
@@ -33,15 +35,21 @@ from localwes.tasks import TaskRecorder, recorder_for_this_run
 # supervisor SIGKILLs the whole group after cancel_grace in any case.
 JOB_EXIT_WAIT_S = 10.0
 
+# How long a SIGTERM'd engine with --parallel waits for its job threads to record
+# the jobs' ends before it exits.
+RECORD_WAIT_S = 1.0
+
 # Display names of jobs, by cwltool's unique job name.
 _display_names: dict[str, str] = {}
 _names_lock = threading.Lock()
+# Task ids of jobs started and not yet recorded as ended.
+_open_jobs: set[str] = set()
 
 
 def main(argv: list[str]) -> int:
     recorder = recorder_for_this_run()
     if recorder is not None:
-        install_hooks(recorder)
+        install_hooks(recorder, parallel="--parallel" in argv)
     from cwltool.main import run
 
     if "--enable-ext" in argv:
@@ -58,7 +66,7 @@ def keep_standard_schemas() -> None:
     """The standard CWL schemas are what get_schema() caches; nothing to change."""
 
 
-def install_hooks(recorder: TaskRecorder) -> None:
+def install_hooks(recorder: TaskRecorder, parallel: bool = False) -> None:
     import cwltool.command_line_tool
     import cwltool.job
     import cwltool.main
@@ -67,6 +75,26 @@ def install_hooks(recorder: TaskRecorder) -> None:
     tool_class.job = _naming_jobs(tool_class.job)  # type: ignore[method-assign]
     cwltool.job._job_popen = _recording_popen(cwltool.job._job_popen, recorder)
     cwltool.main._terminate_processes = _ending_jobs_promptly(cwltool.main._terminate_processes)
+    if parallel:
+        cwltool.main._signal_handler = _exit_without_joining
+
+
+def _exit_without_joining(signum: int, _: Any) -> None:
+    """Why: with --parallel, cwltool's own handler deadlocks. Its sys.exit() leaves
+    run_jobs holding workflow_eval_lock, and run_jobs' `finally` then joins the job
+    threads, which wait for that lock to report their jobs' ends: the engine only
+    ended at the supervisor's SIGKILL. So: end the jobs, let their threads record
+    that (they need no lock for it), flush the logs, and leave at once."""
+    import cwltool.main
+
+    cwltool.main._terminate_processes()
+    deadline = time.monotonic() + RECORD_WAIT_S
+    while _open_jobs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(signum)
 
 
 def _ending_jobs_promptly(original: Callable[[], None]) -> Callable[[], None]:
@@ -168,6 +196,8 @@ def _recording_popen(original: Callable[..., int], recorder: TaskRecorder) -> Ca
         stdout_path = _stream_file(recorder, record, "stdout", stdout_path)
         stderr_path = _stream_file(recorder, record, "stderr", stderr_path)
         recorder.update(record)
+        with _names_lock:
+            _open_jobs.add(record["id"])
         try:
             status = original(commands, stdin_path, stdout_path, stderr_path, *args, **kwargs)
         except SystemExit:  # cwltool's SIGTERM handler: the run is being canceled
@@ -176,7 +206,11 @@ def _recording_popen(original: Callable[..., int], recorder: TaskRecorder) -> Ca
         except BaseException as exc:
             recorder.end(record, None, f"the job could not run: {exc!r}")
             raise
-        recorder.end(record, status)
+        else:
+            recorder.end(record, status)
+        finally:
+            with _names_lock:
+                _open_jobs.discard(record["id"])
         return status
 
     return job_popen
