@@ -27,6 +27,7 @@ from localwes.models import State, utc_now
 from localwes.processes import ColdSupervisor, Supervisor, Zygote, wait_pidfd
 from localwes.store import RunPaths, RunStore
 from localwes.supervisor import STARTED_LINE
+from localwes.tasks import close_open_tasks
 
 log = logging.getLogger(__name__)
 
@@ -279,7 +280,10 @@ class Scheduler:
     def _interrupted(self, run_id: str, paths: RunPaths) -> None:
         """A run that was started but whose supervisor vanished without a record."""
         why = "localwes stopped while this run was starting or running, and its supervisor is gone"
-        if self.store.summary(run_id).state is State.CANCELING:
+        canceling = self.store.summary(run_id).state is State.CANCELING
+        if canceling or not self.requeue_interrupted:
+            close_open_tasks(paths.tasks, f"the run ended with it: {why}")
+        if canceling:
             self._end(run_id, State.CANCELED, [why])
         elif self.requeue_interrupted:
             _clear_attempt(paths)

@@ -27,7 +27,7 @@ from localwes.engines.warm import ForkedEngine, fork_engine, warm_module
 from localwes.groups import become_subreaper, kill_orphans, wait_then_sweep
 from localwes.models import utc_now
 from localwes.store import RunPaths
-from localwes.tasks import RUN_DIR_ENV
+from localwes.tasks import RUN_DIR_ENV, close_open_tasks
 
 # Set by the zygote in the supervisors it forks: engines are then forked warm too.
 WARM = False
@@ -100,6 +100,8 @@ def supervise(paths: RunPaths, grace: float, began_at: float) -> dict[str, Any]:
     _announce_started()
     status = wait_then_sweep(engine, cancel.is_set, grace)
     kill_orphans()
+    ended = "the run was canceled" if cancel.is_set() else f"the engine ended (status {status})"
+    close_open_tasks(paths.tasks, f"still running when {ended}; stopped with it")
     return {
         "exit_code": status,
         "ended_at": time.time(),  # sub-second, for measuring the scheduler

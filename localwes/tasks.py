@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from localwes.durable import write_json_durably
+from localwes.durable import read_json, write_json_durably
 from localwes.models import utc_now
 
 # The supervisor tells the engine where its run folder is.
@@ -71,6 +71,23 @@ class TaskRecorder:
         if absolute.is_relative_to(self.run_dir):
             return str(absolute.relative_to(self.run_dir))
         return str(absolute)
+
+
+def close_open_tasks(tasks_dir: Path, note: str) -> None:
+    """End every record the engine left open: its process group is gone, so each
+    of those tasks ended with it. Without this a killed engine's tasks would show
+    as running for ever."""
+    if not tasks_dir.is_dir():
+        return
+    for path in sorted(tasks_dir.glob("*.json")):
+        try:
+            record = read_json(path)
+        except (OSError, ValueError):
+            continue  # not a record localwes can read; the API skips it too
+        if isinstance(record, dict) and "end_time" not in record:
+            record.update(end_time=utc_now(), exit_code=None)
+            record.setdefault("system_logs", []).append(note)
+            write_json_durably(path, record)
 
 
 _recorders: dict[Path, TaskRecorder] = {}

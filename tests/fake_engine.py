@@ -28,6 +28,9 @@ def note(event):
         with open(p["log"], "a") as f:
             f.write(f"{event} {p.get('name', '')} {time.time()} {os.getpid()}\\n")
 note("start")
+if p.get("open_task"):  # a task that starts and is never recorded as ended
+    from localwes.tasks import recorder_for_this_run
+    recorder_for_this_run().start(p["open_task"], ["true"], None, None)
 print("starting", p.get("name"), file=sys.stderr, flush=True)
 time.sleep(float(p.get("sleep", 0)))
 note("end")

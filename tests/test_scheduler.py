@@ -220,6 +220,22 @@ async def test_a_supervisor_of_an_old_attempt_stands_down(wes: Wes, state_dir: P
     assert json.loads((folder / "exit.json").read_text())["attempt"] == 3
 
 
+async def test_tasks_the_engine_left_open_end_with_the_run(wes: Wes) -> None:
+    done = await submit_fake(wes, open_task="left-open")
+    canceled = await submit_fake(wes, open_task="canceled", sleep=300)
+    assert await wes.wait(done) == "COMPLETE"
+    for _ in range(400):
+        if (await wes.get(f"/runs/{canceled}/tasks"))["task_logs"]:
+            break
+        await asyncio.sleep(0.05)
+    await wes.post(f"/runs/{canceled}/cancel")
+    assert await wes.wait(canceled) == "CANCELED"
+    for run_id, why in ((done, "the engine ended (status 0)"), (canceled, "the run was canceled")):
+        (task,) = (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]
+        assert task["end_time"] and "exit_code" not in task
+        assert task["system_logs"] == [f"still running when {why}; stopped with it"]
+
+
 ESCAPING_SCRIPT = """\
 import json, subprocess, sys
 p = json.load(open(sys.argv[1]))
