@@ -52,9 +52,10 @@ def test_bad_environment_value_names_the_variable() -> None:
         load_settings({}, {"LOCALWES_PORT": "eighty"})
 
 
-def test_every_setting_has_a_serve_flag() -> None:
-    help_text = build_parser().parse_args(["serve"])
-    assert {"host", "port", "state_dir", "max_concurrent", "container"} <= set(vars(help_text))
+def test_every_setting_has_a_serve_and_doctor_flag() -> None:
+    declared = {f.name for f in fields(Settings)}
+    for command in ("serve", "doctor"):
+        assert declared <= set(vars(build_parser().parse_args([command]))), command
 
 
 def test_config_file_then_environment_then_flags(tmp_path: Path) -> None:
