@@ -165,6 +165,8 @@ def test_bad_submissions_say_what_is_wrong(tmp_path: Path) -> None:
     odd = tmp_path / "flow.txt"
     odd.write_text("x")
     assert "--type CWL or WDL" in localwes("submit", str(odd), env=env).stderr
+    into_file = localwes("outputs", "01M85ZWG779Q4MM6MSRPW7PFJ8", str(odd), env=env)
+    assert into_file.returncode == 2 and f"DEST: {odd} is a file" in into_file.stderr
     broken = tmp_path / "broken.cwl"
     broken.write_text("cwlVersion: v1.2\nsteps:\n  a:\n    run: missing-tool.cwl\n")
     done = localwes("submit", str(broken), env=env)

@@ -135,6 +135,18 @@ async def test_failing_tool_is_executor_error_with_cwltool_exit_code(wes: Wes) -
         assert "failing" in await r.text()
 
 
+async def test_a_failure_note_carries_cwltools_reason(wes: Wes) -> None:
+    run_id = await wes.submit("echo.cwl", {"mesage": "typo"}, {"echo.cwl": CWL / "echo.cwl"})
+    assert await wes.wait(run_id) == "EXECUTOR_ERROR"
+    notes = (await wes.get(f"/runs/{run_id}"))["run_log"]["system_logs"]
+    # cwltool says why on the lines after its ERROR line; the note has them all.
+    assert any(
+        note.startswith("ERROR Workflow error")
+        and "Missing required input parameter 'message'" in note
+        for note in notes
+    ), notes
+
+
 async def test_cancel_a_running_tool_leaves_no_process(wes: Wes, state_dir: Path) -> None:
     run_id = await wes.submit("sleep.cwl", {"seconds": 300}, {"sleep.cwl": CWL / "sleep.cwl"})
     await wes.wait(run_id, {"RUNNING"})

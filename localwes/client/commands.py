@@ -293,6 +293,8 @@ async def _find_task(client: WesClient, run_id: str, given: str) -> str:
 
 async def outputs(client: WesClient, args: argparse.Namespace) -> int:
     run_id = _id(args.run_id)
+    if args.dest is not None and args.dest.exists() and not args.dest.is_dir():
+        raise ClientError(f"DEST: {args.dest} is a file; give a folder (made if missing)")
     listing = await client.get(f"/runs/{run_id}/outputs")
     if args.dest is None:
         run = await client.get(f"/runs/{run_id}")

@@ -124,13 +124,27 @@ def read_output_object(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def last_lines_matching(log: Path, markers: tuple[str, ...], most: int = 5) -> list[str]:
-    """The last few lines of an engine's log that carry one of `markers`."""
+# The level words that begin a record in the engines' logs; other lines continue one.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+RECORD_MAX_CHARS = 2000
+
+
+def last_records_matching(log: Path, markers: tuple[str, ...], most: int = 5) -> list[str]:
+    """The last few records of an engine's log that carry one of `markers`, each with
+    its continuation lines joined: cwltool puts the reason for an error on the lines
+    after the ERROR line."""
     try:
         lines = log.read_text(errors="replace").splitlines()
     except OSError:
         return []
-    return [line.strip() for line in lines if any(m in line for m in markers)][-most:]
+    records: list[list[str]] = []
+    for line in lines:
+        if not records or line.startswith(LOG_LEVELS):
+            records.append([])
+        if line.strip():
+            records[-1].append(line.strip())
+    joined = [" ".join(r)[:RECORD_MAX_CHARS] for r in records if r]
+    return [r for r in joined if any(m in r for m in markers)][-most:]
 
 
 def engine_environment() -> dict[str, str]:

@@ -14,7 +14,7 @@ from localwes.engines.base import (
     EngineParameter,
     check_allow_listed,
     engine_environment,
-    last_lines_matching,
+    last_records_matching,
     read_output_object,
 )
 from localwes.errors import BadRequest
@@ -156,7 +156,7 @@ class CwltoolEngine:
 
     def failure_notes(self, paths: RunPaths) -> list[str]:
         """cwltool's last word on the failure, from its log."""
-        return last_lines_matching(paths.stderr, ("ERROR", "Final process status"))
+        return last_records_matching(paths.stderr, ("ERROR", "Final process status"))
 
 
 def _resolve_locations(value: Any, attachments: Path, where: str) -> Any:
