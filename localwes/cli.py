@@ -4,33 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import errno
 import logging
-import os
-import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
 
-from aiohttp import web
-
-from localwes import __version__, systemd
-from localwes.api.app import BASE_PATH, create_app
+from localwes import __version__
 from localwes.client.commands import add_client_commands
-from localwes.client.connection import ClientError, WesClient, find_endpoint
+from localwes.client.connection import WesClient, find_endpoint
 from localwes.config import (
     Settings,
-    SettingsError,
     example_config,
     load_settings,
     setting_type,
 )
-from localwes.containers import ContainerRuntimeError
-from localwes.daemon_record import DaemonAlreadyRunning, record_daemon_url
-from localwes.doctor import doctor
-from localwes.service import install_service, uninstall_service
+from localwes.errors import CommandError
 
 log = logging.getLogger("localwes")
 
@@ -113,11 +102,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.INFO if args.command == "serve" else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
+        # Each command imports only what it needs: the client commands stay quick
+        # because they never load the daemon, the engines or their checks.
         if args.command in ("serve", "doctor"):
             flags = {k: v for k, v in vars(args).items() if k not in ("command", "config")}
             settings = load_settings(flags, config_file=args.config)
-            return asyncio.run(serve(settings)) if args.command == "serve" else doctor(settings)
+            if args.command == "serve":
+                from localwes.serve import serve
+
+                return asyncio.run(serve(settings))
+            from localwes.doctor import doctor
+
+            return doctor(settings)
         if args.command == "service":
+            from localwes.service import install_service, uninstall_service
+
             if args.action == "uninstall":
                 return uninstall_service()
             return install_service(start=not args.no_start, print_only=args.print)
@@ -125,13 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "config":
             return show_config(settings, args.example)
         return asyncio.run(run_client(settings, args))
-    except (
-        SettingsError,
-        DaemonAlreadyRunning,
-        CannotListen,
-        ContainerRuntimeError,
-        ClientError,
-    ) as exc:
+    except CommandError as exc:
         print(f"localwes: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -152,86 +145,3 @@ def show_config(settings: Settings, example: bool) -> int:
     for f in fields(Settings):
         print(f"{f.name} = {getattr(settings, f.name)}")
     return 0
-
-
-async def serve(settings: Settings) -> int:
-    """Serve until SIGINT or SIGTERM. Runs keep going in their supervisors."""
-    app = create_app(settings)
-    # Followed logs end on shutdown; nothing else keeps a response open for long.
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=3.0)
-    await runner.setup()
-    try:
-        url = await _listen(runner, settings)
-        record_daemon_url(settings.state_dir, url)
-        log.info(
-            "localwes %s listening on %s%s (state dir %s)",
-            __version__,
-            url,
-            BASE_PATH,
-            settings.state_dir,
-        )
-        # Only now, with the socket bound, is the service ready for systemd.
-        systemd.notify(f"READY=1\nSTATUS=listening on {url}{BASE_PATH}")
-        await _until_stopped()
-        systemd.notify("STOPPING=1")
-        log.info("localwes stopping (on_stop=%s)", settings.on_stop)
-    finally:
-        await runner.cleanup()
-    return 0
-
-
-class CannotListen(RuntimeError):
-    """The daemon's address could not be bound."""
-
-
-async def _listen(runner: web.AppRunner, settings: Settings) -> str:
-    try:
-        return await _bind(runner, settings)
-    except OSError as exc:
-        raise CannotListen(_listen_problem(settings, exc)) from None
-
-
-def _listen_problem(settings: Settings, exc: OSError) -> str:
-    if settings.unix_socket is not None:
-        where = f"the Unix socket {settings.unix_socket}"
-        fix = "check that its folder exists and is yours, or choose another --unix-socket"
-    else:
-        where = f"{settings.host}:{settings.port}"
-        fix = "choose another with --port (or LOCALWES_PORT); --port 0 takes any free one"
-    if exc.errno == errno.EADDRINUSE:
-        if settings.unix_socket is None:
-            fix = (
-                f"another program has it (`ss -ltnp 'sport = :{settings.port}'` says which); {fix}"
-            )
-        return f"cannot listen on {where}: the address is in use; {fix}"
-    return f"cannot listen on {where}: {exc.strerror or exc}; {fix}"
-
-
-async def _bind(runner: web.AppRunner, settings: Settings) -> str:
-    if settings.unix_socket is None:
-        site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
-        return _bound_url(site, settings.host)
-    unix_site = web.UnixSite(runner, str(settings.unix_socket))
-    previous = os.umask(0o177)  # the socket is born 0600: only its owner can connect
-    try:
-        await unix_site.start()
-    finally:
-        os.umask(previous)
-    os.chmod(settings.unix_socket, 0o600)
-    return f"http+unix://{settings.unix_socket}"
-
-
-def _bound_url(site: web.TCPSite, host: str) -> str:
-    server: Any = site._server
-    port = server.sockets[0].getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    return f"http://{shown}:{port}"
-
-
-async def _until_stopped() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()

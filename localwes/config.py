@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from localwes import containers
+from localwes.errors import CommandError
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class Settings:
         check_settings(self)
 
 
-class SettingsError(ValueError):
+class SettingsError(CommandError, ValueError):
     """A setting has a value localwes cannot use."""
 
 

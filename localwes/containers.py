@@ -10,6 +10,8 @@ import logging
 import shutil
 import subprocess
 
+from localwes.errors import CommandError
+
 log = logging.getLogger(__name__)
 
 RUNTIMES = ("docker", "podman", "singularity")
@@ -23,7 +25,7 @@ _PROBES: dict[str, list[list[str]]] = {
 }
 
 
-class ContainerRuntimeError(Exception):
+class ContainerRuntimeError(CommandError):
     """A forced container runtime does not work on this machine."""
 
 

@@ -17,12 +17,13 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from localwes.durable import read_json, write_json_durably
+from localwes.errors import CommandError
 
 LOCK_NAME = "daemon.lock"
 RECORD_NAME = "daemon.json"
 
 
-class DaemonAlreadyRunning(RuntimeError):
+class DaemonAlreadyRunning(CommandError):
     """Another daemon holds this state dir's lock."""
 
 

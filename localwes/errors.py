@@ -5,6 +5,11 @@ from __future__ import annotations
 import errno
 
 
+class CommandError(Exception):
+    """A `localwes` command cannot do what was asked; the message says why and what
+    to do. The command prints it on one line and exits with status 2."""
+
+
 class WesError(Exception):
     """An error a client can act on; `msg` says what was wrong and what to do."""
 

@@ -21,6 +21,7 @@ import aiohttp
 
 from localwes.config import Settings, is_loopback
 from localwes.daemon_record import find_daemon
+from localwes.errors import CommandError
 from localwes.token import TOKEN_ENV
 
 BASE_PATH = "/ga4gh/wes/v1"
@@ -28,7 +29,7 @@ URL_ENV = "LOCALWES_URL"
 UNIX_SCHEME = "http+unix://"
 
 
-class ClientError(Exception):
+class ClientError(CommandError):
     """Something the user must act on; the message says what."""
 
 
