@@ -69,11 +69,12 @@ async def wes(state_dir: Path) -> AsyncIterator[Wes]:
 class Daemon:
     """`localwes serve` as a separate process."""
 
-    def __init__(self, state_dir: Path, *extra: str) -> None:
+    def __init__(self, state_dir: Path, *extra: str, number: int = 1) -> None:
         self.state_dir = state_dir
-        log = state_dir.parent / "daemon.log"
+        # One log per daemon, so a restarted daemon's log does not replace the first's.
+        self.log = state_dir.parent / f"daemon-{number}.log"
         flags = ("--max-concurrent", "2", "--cancel-grace", "2", *extra)
-        self.proc, self.base = start_serve(state_dir, log, *flags)
+        self.proc, self.base = start_serve(state_dir, self.log, *flags)
         self.url = self.base.removesuffix("/ga4gh/wes/v1")
 
     def stop(self, kill: bool = False) -> int:
@@ -87,12 +88,15 @@ def daemon_factory(state_dir: Path) -> Iterator[Any]:
     started: list[Daemon] = []
 
     def start(*extra: str) -> Daemon:
-        daemon = Daemon(state_dir, *extra)
+        daemon = Daemon(state_dir, *extra, number=len(started) + 1)
         started.append(daemon)
         return daemon
 
     yield start
     for daemon in started:
+        # Shown by pytest when the test failed: how each daemon ended, and its log.
+        print(f"--- {daemon.log.name} (exit status {daemon.proc.poll()}):")
+        print(daemon.log.read_text(errors="replace")[-4000:])
         with contextlib.suppress(Exception):
             daemon.stop(kill=True)
     kill_processes_under(state_dir)
