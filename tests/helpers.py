@@ -72,6 +72,14 @@ class Wes:
             await asyncio.sleep(0.05)
         return state
 
+    async def started_tasks(self, run_id: str, timeout: float = 20) -> list[dict[str, Any]]:
+        """The run's tasks, once at least one has started."""
+        deadline = time.monotonic() + timeout
+        while not (tasks := (await self.get(f"/runs/{run_id}/tasks"))["task_logs"]):
+            assert time.monotonic() < deadline, f"run {run_id} started no task"
+            await asyncio.sleep(0.05)
+        return list(tasks)
+
 
 def attach_tree(root: Path) -> dict[str, Path | bytes]:
     """Every file below `root`, by its relative POSIX name."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
@@ -151,7 +150,7 @@ async def test_cancel_a_running_tool_leaves_no_process(wes: Wes, state_dir: Path
     run_id = await wes.submit("sleep.cwl", {"seconds": 300}, {"sleep.cwl": CWL / "sleep.cwl"})
     await wes.wait(run_id, {"RUNNING"})
     run_folder = state_dir / "runs" / run_id
-    assert await _job_started(wes, run_id)
+    await wes.started_tasks(run_id)
     assert (await wes.post(f"/runs/{run_id}/cancel")) == {"run_id": run_id}
     assert await wes.state(run_id) in ("CANCELING", "CANCELED")
     assert await wes.wait(run_id, timeout=30) == "CANCELED"
@@ -174,7 +173,7 @@ async def test_cancel_a_parallel_scatter_ends_it_promptly(wes: Wes, state_dir: P
         files,
         workflow_engine_parameters=json.dumps({"--parallel": ""}),
     )
-    assert await _job_started(wes, run_id)
+    await wes.started_tasks(run_id)
     await wes.post(f"/runs/{run_id}/cancel")
     assert await wes.wait(run_id, timeout=30) == "CANCELED"
     assert await wait_no_processes(state_dir / "runs" / run_id) == []
@@ -183,14 +182,6 @@ async def test_cancel_a_parallel_scatter_ends_it_promptly(wes: Wes, state_dir: P
     assert (await wes.get(f"/runs/{run_id}"))["run_log"]["exit_code"] == 15
     tasks = (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]
     assert tasks and all("end_time" in task for task in tasks)
-
-
-async def _job_started(wes: Wes, run_id: str) -> bool:
-    for _ in range(400):
-        if (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]:
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_engine_parameters_allowed_dropped_and_refused(wes: Wes, state_dir: Path) -> None:

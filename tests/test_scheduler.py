@@ -224,10 +224,7 @@ async def test_tasks_the_engine_left_open_end_with_the_run(wes: Wes) -> None:
     done = await submit_fake(wes, open_task="left-open")
     canceled = await submit_fake(wes, open_task="canceled", sleep=300)
     assert await wes.wait(done) == "COMPLETE"
-    for _ in range(400):
-        if (await wes.get(f"/runs/{canceled}/tasks"))["task_logs"]:
-            break
-        await asyncio.sleep(0.05)
+    await wes.started_tasks(canceled)
     await wes.post(f"/runs/{canceled}/cancel")
     assert await wes.wait(canceled) == "CANCELED"
     for run_id, why in ((done, "the engine ended (status 0)"), (canceled, "the run was canceled")):

@@ -82,13 +82,8 @@ async def test_running_tasks_have_a_start_and_no_end(wes: Wes) -> None:
     cwl = await wes.submit("sleep.cwl", {"seconds": 300}, {"sleep.cwl": CWL / "sleep.cwl"})
     wdl = await submit_wdl(wes, "sleepy.wdl", {"n": 2})
     for run_id in (cwl, wdl):
-        tasks: list[dict[str, Any]] = []
-        for _ in range(400):
-            tasks = (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]
-            if tasks:
-                break
-            await asyncio.sleep(0.05)
-        assert tasks and await wes.state(run_id) == "RUNNING"
+        tasks = await wes.started_tasks(run_id)
+        assert await wes.state(run_id) == "RUNNING"
         assert tasks[0]["start_time"] and "end_time" not in tasks[0]
         assert "exit_code" not in tasks[0]
         await wes.post(f"/runs/{run_id}/cancel")

@@ -48,12 +48,8 @@ async def test_warm_runs_keep_every_supervisor_guarantee(wes: Wes, state_dir: Pa
     assert os.getsid(supervisor) == supervisor  # its own session: outlives the daemon
     assert os.getpgid(engine) == engine  # the engine leads its own process group
     assert await wes.state(run_id) == "RUNNING"
-    for _ in range(200):
-        tasks = (await wes.get(f"/runs/{run_id}/tasks"))["task_logs"]
-        if tasks:
-            break
-        await asyncio.sleep(0.05)
-    assert tasks and tasks[0]["cmd"][0] == "sleep"  # the task hooks work warm too
+    tasks = await wes.started_tasks(run_id)
+    assert tasks[0]["cmd"][0] == "sleep"  # the task hooks work warm too
     await wes.post(f"/runs/{run_id}/cancel")
     assert await wes.wait(run_id, timeout=30) == "CANCELED"
     assert await wait_no_processes(folder) == []
