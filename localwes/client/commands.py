@@ -213,9 +213,11 @@ async def _print_task_changes(
     for task in await _all_tasks(client, run_id):
         phase = "ended" if task.get("end_time") else "started"
         if seen.get(task["id"]) != phase:
-            code = task.get("exit_code")
-            code = f" (exit code {code})" if phase == "ended" and code is not None else ""
-            print(f"  task {task.get('name') or task['id']} {phase}{code}", flush=True)
+            exit_code = task.get("exit_code")
+            shown = (
+                f" (exit code {exit_code})" if phase == "ended" and exit_code is not None else ""
+            )
+            print(f"  task {task.get('name') or task['id']} {phase}{shown}", flush=True)
             now[task["id"]] = phase
     return now
 
