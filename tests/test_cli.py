@@ -63,6 +63,12 @@ async def test_submit_attaches_what_a_cwl_workflow_needs(
     assert table[0].split() == ["RUN", "STATE", "STARTED", "TAGS"]
     assert run_id in table[1] and "project=cli" in table[1]
     assert "state      COMPLETE" in ok(localwes("status", run_id, env=env))
+    # Cancel of a finished run changes nothing, and says so; several runs at once.
+    assert (
+        ok(localwes("cancel", run_id, env=env)) == f"{run_id} already COMPLETE: nothing to cancel\n"
+    )
+    both = json.loads(ok(localwes("cancel", "--json", run_id, run_id, env=env)))
+    assert both == [{"run_id": run_id, "state": "COMPLETE"}] * 2
     assert len(json.loads(ok(localwes("tasks", run_id, "--json", env=env)))) == 4
     assert "Final process status is success" in ok(localwes("logs", run_id, env=env))
     # A task by its id, name or number; upper[1] upper-cases b.txt.
@@ -114,7 +120,8 @@ async def test_cancel_and_follow_a_log(daemon_factory: Any) -> None:
         text=True,
     )
     try:
-        assert f"{run_id} canceling" in ok(localwes("cancel", run_id, env=env))
+        said = ok(localwes("cancel", run_id, env=env))
+        assert said in (f"{run_id} canceling\n", f"{run_id} canceled\n")
         done = localwes("wait", run_id, env=env)
         assert done.returncode == 1 and "CANCELED" in done.stdout
         followed, _ = follower.communicate(timeout=30)

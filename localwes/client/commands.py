@@ -24,6 +24,7 @@ from localwes.client.show import print_json, print_table, progress_line, tags_te
 
 TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED"}
 POLL_S = 0.5
+CANCEL_OUTCOME = {"CANCELING": "canceling", "CANCELED": "canceled"}
 PAGE = 100
 
 Handler = Callable[[WesClient, argparse.Namespace], Coroutine[Any, Any, int]]
@@ -66,9 +67,9 @@ def add_client_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         ("status", status, "a run's state, times and exit code"),
         ("wait", wait, "follow a run to its end; exit 0 only if it COMPLETEs"),
         ("tasks", tasks, "a run's tasks"),
-        ("cancel", cancel, "cancel a run"),
     ):
         add(name, handler, text).add_argument("run_id", metavar="RUN")
+    add("cancel", cancel, "cancel runs").add_argument("run_ids", nargs="+", metavar="RUN")
 
     logs_parser = add("logs", logs, "a run's engine log (stderr), or a task's output")
     logs_parser.add_argument("run_id", metavar="RUN")
@@ -327,12 +328,17 @@ async def _download(client: WesClient, run_id: str, name: str, dest: Path) -> No
 
 
 async def cancel(client: WesClient, args: argparse.Namespace) -> int:
-    run_id = _id(args.run_id)
-    await client.post(f"/runs/{run_id}/cancel")
+    """Each run in turn, then says what became of it: a run that had already ended
+    is left as it was (the cancel is a no-op, as WES says)."""
+    results = []
+    for run_id in map(_id, args.run_ids):
+        await client.post(f"/runs/{run_id}/cancel")
+        state = (await client.get(f"/runs/{run_id}/status"))["state"]
+        results.append({"run_id": run_id, "state": state})
+        if not args.json:
+            print(f"{run_id} {CANCEL_OUTCOME.get(state, f'already {state}: nothing to cancel')}")
     if args.json:
-        print_json({"run_id": run_id})
-    else:
-        print(f"{run_id} canceling")
+        print_json(results)
     return 0
 
 
