@@ -13,19 +13,30 @@ from tests.helpers import Wes, attach_tree, wait_no_processes
 WDL = DATA / "wdl"
 
 
-async def submit_wdl(
-    wes: Wes, workflow: str, params: dict[str, Any], version: str = "1.0", **fields: str
-) -> str:
-    run_id: str = await wes.submit(
+async def post_wdl(
+    wes: Wes,
+    workflow: str,
+    params: dict[str, Any],
+    version: str = "1.0",
+    status: int = 200,
+    **fields: str,
+) -> Any:
+    """POST /runs of a workflow in tests/data/wdl, with that whole folder attached."""
+    return await wes.submit(
         workflow,
         params,
         attach_tree(WDL),
-        200,
+        status,
         workflow_type="wdl",
         workflow_type_version=version,
         **fields,
     )
-    return run_id
+
+
+async def submit_wdl(
+    wes: Wes, workflow: str, params: dict[str, Any], version: str = "1.0", **fields: str
+) -> str:
+    return str(await post_wdl(wes, workflow, params, version, 200, **fields))
 
 
 async def test_single_task_with_a_relative_file_input(wes: Wes, state_dir: Path) -> None:
@@ -113,24 +124,10 @@ async def test_engine_parameters_for_miniwdl(wes: Wes, state_dir: Path) -> None:
     log = await wes.get(f"/runs/{run_id}")
     assert "--verbose" in log["run_log"]["cmd"] and "/tmp/x" not in log["run_log"]["cmd"]
     assert "--dir dropped" in " ".join(log["run_log"]["system_logs"])
-    refused = await wes.submit(
-        "main.wdl",
-        {},
-        attach_tree(WDL),
-        status=400,
-        workflow_type="WDL",
-        workflow_type_version="1.0",
-        workflow_engine_parameters=json.dumps({"--env": "X"}),
-    )
+    env = json.dumps({"--env": "X"})
+    refused = await post_wdl(wes, "main.wdl", {}, status=400, workflow_engine_parameters=env)
     assert "--env" in refused["msg"]
-    unknown_version = await wes.submit(
-        "main.wdl",
-        {},
-        attach_tree(WDL),
-        status=400,
-        workflow_type="WDL",
-        workflow_type_version="3.0",
-    )
+    unknown_version = await post_wdl(wes, "main.wdl", {}, version="3.0", status=400)
     assert "workflow_type_version" in unknown_version["msg"]
 
 
