@@ -8,7 +8,6 @@ takes the lock for longer than the probe, and never creates a file.
 
 from __future__ import annotations
 
-import fcntl
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from filelock import FileLock, Timeout
 
 from localwes.durable import read_json, write_json_durably
 from localwes.errors import CommandError
+from localwes.locks import lock_is_held
 
 LOCK_NAME = "daemon.lock"
 RECORD_NAME = "daemon.json"
@@ -59,7 +59,7 @@ def record_daemon_url(state_dir: Path, url: str) -> None:
 
 
 def find_daemon(state_dir: Path) -> DaemonRecord:
-    if not _lock_held(state_dir / LOCK_NAME):
+    if not lock_is_held(state_dir / LOCK_NAME):
         return DaemonRecord(running=False)
     info = _read_record(state_dir)
     pid, url = info.get("pid"), info.get("url")
@@ -72,19 +72,3 @@ def _read_record(state_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return info if isinstance(info, dict) else {}
-
-
-def _lock_held(lock: Path) -> bool:
-    """A shared, non-blocking flock on an existing daemon.lock, let go at once: it
-    fails only while a daemon holds its exclusive lock, and creates nothing."""
-    try:
-        fd = os.open(lock, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)  # also releases the probe's lock
-    return False

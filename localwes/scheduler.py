@@ -23,6 +23,7 @@ from filelock import FileLock, Timeout
 from localwes.durable import read_json, write_json_durably
 from localwes.engines.base import Engine
 from localwes.errors import NotFound
+from localwes.locks import lock_is_held
 from localwes.models import State, utc_now
 from localwes.processes import ColdSupervisor, Supervisor, Zygote, wait_pidfd
 from localwes.store import RunPaths, RunStore
@@ -349,15 +350,6 @@ def try_lock(path: Path) -> FileLock | None:
     except Timeout:
         return None
     return lock
-
-
-def lock_is_held(path: Path) -> bool:
-    """Whether a supervisor holds this run's lock right now."""
-    lock = try_lock(path)
-    if lock is None:
-        return True
-    lock.release()
-    return False
 
 
 async def wait_for_supervisor(paths: RunPaths) -> None:
