@@ -25,7 +25,7 @@ from localwes.durable import (
     write_json_durably,
     write_new_file_synced,
 )
-from localwes.errors import BadRequest, NotFound
+from localwes.errors import BadRequest, NotFound, WesError
 from localwes.models import RunRecord, RunRequest, RunSummary, State
 from localwes.names import RUN_ID_RE
 from localwes.states import check_transition
@@ -186,7 +186,11 @@ class RunStore:
             ]
             for s in finished
         }
-        write_json_durably(self.finished_index, {"format": 2, "runs": runs})
+        try:
+            write_json_durably(self.finished_index, {"format": 2, "runs": runs})
+        except OSError as exc:
+            # Only a shortcut for the next start, which reads the run folders without it.
+            log.warning("finished_index_not_written error=%r", exc)
 
     def _load_summary(self, run_id: str) -> RunSummary:
         paths = self.paths_unchecked(run_id)
@@ -211,7 +215,16 @@ class RunStore:
     def stage(self, run_id: str) -> RunPaths:
         """A hidden folder where a new run is built before it is published."""
         paths = RunPaths(self.staging_dir / run_id)
-        paths.root.mkdir(mode=0o700)
+        try:
+            paths.root.mkdir(mode=0o700)
+        except FileNotFoundError:
+            if self.runs_dir.is_dir():
+                raise
+            # A 500, as WES defines no other status for a service that cannot work.
+            raise WesError(
+                f"the state dir {self.state_dir} is gone (removed while localwes was "
+                "running); restart `localwes serve` to make it again"
+            ) from None
         paths.workflow.mkdir()
         return paths
 

@@ -30,6 +30,11 @@ async def _watch(store: RunStore, scheduler: Scheduler, stop: asyncio.Event) -> 
     ):
         for change, path in changes:
             run_id = Path(path).name
+            if Path(path) == store.runs_dir:
+                # The runs folder itself went (the state dir was removed by hand):
+                # nothing is left to index; POST /runs says to restart the daemon.
+                log.error("state_dir_removed state_dir=%s", store.state_dir)
+                return
             if change is Change.deleted and not Path(path).exists():
                 log.warning("run_folder_removed run_id=%s", run_id)
                 scheduler.forget(run_id)

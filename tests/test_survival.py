@@ -70,6 +70,18 @@ async def test_an_unreadable_run_folder_shows_as_unknown_and_hides_nothing(
         assert await wes.state(good) == "COMPLETE"
 
 
+async def test_a_state_dir_removed_under_the_daemon_says_to_restart(state_dir: Path) -> None:
+    settings = make_settings(state_dir)
+    echo: dict[str, Path | bytes] = {"echo.cwl": CWL / "echo.cwl"}
+    async with serving(settings) as wes:
+        shutil.rmtree(state_dir)
+        error = await wes.submit("echo.cwl", {"message": "x"}, echo, status=500)
+        assert "is gone" in error["msg"] and "restart `localwes serve`" in error["msg"]
+        assert not state_dir.exists()  # made nothing in its place
+    async with serving(settings) as wes:  # the restart makes it again
+        assert await wes.wait(await wes.submit("echo.cwl", {"message": "x"}, echo)) == "COMPLETE"
+
+
 @pytest.mark.parametrize("on_stop", ["leave", "cancel"])
 async def test_graceful_stop_leaves_or_cancels_running_runs(
     daemon_factory: Any, state_dir: Path, on_stop: str
