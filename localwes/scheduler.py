@@ -23,6 +23,7 @@ from filelock import FileLock, Timeout
 from localwes.durable import read_json, write_json_durably
 from localwes.engines.base import Engine
 from localwes.errors import NotFound
+from localwes.leftovers import kill_leftovers
 from localwes.locks import lock_is_held
 from localwes.models import State, utc_now
 from localwes.processes import ColdSupervisor, Supervisor, Zygote, wait_pidfd
@@ -169,7 +170,10 @@ class Scheduler:
             exit_record = None
         canceling = self.store.summary(run_id).state is State.CANCELING
         if exit_record is None:
+            kill_leftovers(paths)
             reason = f"the run's supervisor ended without recording an exit ({why_no_record})"
+            if said := _last_line(paths.supervisor_log):
+                reason += f"; supervisor.log in the run folder ends: {said}"
             self._end(
                 run_id,
                 State.CANCELED if canceling else State.SYSTEM_ERROR,
@@ -281,6 +285,7 @@ class Scheduler:
     def _interrupted(self, run_id: str, paths: RunPaths) -> None:
         """A run that was started but whose supervisor vanished without a record."""
         why = "localwes stopped while this run was starting or running, and its supervisor is gone"
+        kill_leftovers(paths)  # its engine may still run: never two attempts at once
         canceling = self.store.summary(run_id).state is State.CANCELING
         if canceling or not self.requeue_interrupted:
             close_open_tasks(paths.tasks, f"the run ended with it: {why}")
@@ -390,3 +395,13 @@ def _clear_attempt(paths: RunPaths) -> None:
         folder.mkdir()
     for leftover in (paths.stdout, paths.stderr, paths.supervisor, paths.outputs_json, paths.exit):
         leftover.unlink(missing_ok=True)
+
+
+def _last_line(log: Path, most: int = 500) -> str:
+    """The last non-blank line of a log (a supervisor that died says why there)."""
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    said = [line.strip() for line in lines if line.strip()]
+    return said[-1][:most] if said else ""

@@ -171,6 +171,45 @@ async def test_interrupted_run_is_queued_again_or_failed(state_dir: Path) -> Non
         assert "supervisor is gone" in " ".join(log["run_log"]["system_logs"])
 
 
+async def test_a_supervisor_that_dies_fails_its_run_with_its_last_words(
+    wes: Wes, state_dir: Path
+) -> None:
+    run_id = await submit_fake(wes, name="doomed", sleep=300)
+    await wes.wait(run_id, {"RUNNING"})
+    folder = state_dir / "runs" / run_id
+    supervisor = json.loads((folder / "supervisor.json").read_text())["pid"]
+    with (folder / "supervisor.log").open("a") as said:  # as a crashing supervisor would
+        said.write("Traceback (most recent call last):\nMemoryError: out of memory\n\n")
+    os.kill(supervisor, signal.SIGKILL)
+    assert await wes.wait(run_id) == "SYSTEM_ERROR"
+    (note,) = (await wes.get(f"/runs/{run_id}"))["run_log"]["system_logs"]
+    assert note.startswith("the run's supervisor ended without recording an exit")
+    assert note.endswith("supervisor.log in the run folder ends: MemoryError: out of memory")
+    # Its engine ran on, orphaned: nothing of a run may outlive it.
+    assert await wait_no_processes(folder) == []
+
+
+async def test_a_run_requeued_after_its_supervisor_died_never_runs_twice_at_once(
+    state_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "events.log"
+    settings = make_settings(state_dir)
+    async with serving(settings) as wes:
+        run_id = await submit_fake(wes, name="once", sleep=300, log=str(log))
+        await wes.wait(run_id, {"RUNNING"})
+    folder = state_dir / "runs" / run_id
+    engine = json.loads((folder / "supervisor.json").read_text())
+    os.kill(engine["pid"], signal.SIGKILL)  # the supervisor only; its engine sleeps on
+    await asyncio.sleep(0.2)
+    assert engine["engine_pid"] in processes_under(folder)
+    (folder / "inputs.json").write_text(json.dumps({"name": "once", "log": str(log)}))
+    async with serving(settings) as wes:
+        assert await wes.wait(run_id) == "COMPLETE"
+    # Two starts, one end: the first attempt was killed when the run was queued again.
+    assert [kind for kind, _name, _when in events(log)] == ["start", "start", "end"]
+    assert await wait_no_processes(folder) == []
+
+
 async def test_task_records_in_the_run_folder_are_listed_and_paged(
     wes: Wes, state_dir: Path
 ) -> None:
