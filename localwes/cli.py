@@ -12,7 +12,7 @@ from pathlib import Path
 
 from localwes import __version__
 from localwes.client.commands import add_client_commands
-from localwes.client.connection import WesClient, find_endpoint
+from localwes.client.connection import Endpoint, WesClient, find_endpoint
 from localwes.config import (
     Settings,
     example_config,
@@ -132,8 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def run_client(settings: Settings, args: argparse.Namespace) -> int:
-    endpoint = find_endpoint(settings, args.url, args.unix_socket, args.token_file)
-    async with WesClient(endpoint) as client:
+    def find() -> Endpoint:
+        return find_endpoint(settings, args.url, args.unix_socket, args.token_file)
+
+    async with WesClient(find(), find_again=find) as client:
         code: int = await args.client_handler(client, args)
         return code
 

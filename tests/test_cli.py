@@ -146,6 +146,43 @@ async def test_cancel_and_follow_a_log(daemon_factory: Any) -> None:
         follower.wait()
 
 
+def start_localwes(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "localwes", *args],
+        env={**os.environ, "XDG_CONFIG_HOME": "/nonexistent", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def test_wait_and_follow_outlast_a_restart_of_the_daemon(
+    daemon_factory: Any, state_dir: Path
+) -> None:
+    daemon = daemon_factory()
+    env = {"LOCALWES_STATE_DIR": str(state_dir)}  # found through daemon.json
+    run_id = ok(localwes("submit", str(CWL / "sleep.cwl"), "-", env=env, stdin='{"seconds": 5}'))
+    run_id = run_id.strip()
+    waiter = start_localwes("wait", run_id, env=env)
+    follower = start_localwes("logs", "-f", run_id, env=env)
+    try:
+        assert follower.stdout is not None
+        seen = await asyncio.to_thread(read_until, follower.stdout, "[job sleep.cwl]")
+        daemon.stop()  # SIGTERM: the run goes on under its supervisor
+        daemon_factory()  # back, on another ephemeral port
+        waited, _ = await asyncio.to_thread(waiter.communicate, timeout=60)
+        assert waiter.returncode == 0 and waited.splitlines()[-1].endswith("COMPLETE")
+        rest, _ = await asyncio.to_thread(follower.communicate, timeout=60)
+        assert follower.returncode == 0
+        log = seen + rest  # all of it, once: picked up where it was cut off
+        assert log.count("[job sleep.cwl] completed success") == 1
+        assert log.count("Resolved ") == 1 and log.endswith("Final process status is success\n")
+    finally:
+        for proc in (waiter, follower):
+            proc.kill()
+            proc.wait()
+
+
 async def test_the_local_daemon_is_found_without_a_url(
     daemon_factory: Any, state_dir: Path
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from localwes.api import keys
+from localwes.errors import BadRequest
 
 FOLLOW_POLL_S = 0.1
 CHUNK = 256 * 1024
@@ -38,10 +39,13 @@ async def serve_log(
 async def _follow(
     request: web.Request, path: Path | None, finished: Callable[[], bool]
 ) -> web.StreamResponse:
-    response = web.StreamResponse(headers={"Content-Type": TEXT, "Cache-Control": "no-store"})
+    offset = _range_start(request)
+    response = web.StreamResponse(
+        status=206 if offset else 200,
+        headers={"Content-Type": TEXT, "Cache-Control": "no-store"},
+    )
     await response.prepare(request)
     stopping = request.app[keys.STOPPING]
-    offset = 0
     while True:
         # Look at the end before reading, so the last read takes everything written.
         done = finished() or stopping.is_set()
@@ -51,6 +55,22 @@ async def _follow(
         await asyncio.sleep(FOLLOW_POLL_S)
     await response.write_eof()
     return response
+
+
+def _range_start(request: web.Request) -> int:
+    """Where a followed log starts: `Range: bytes=N-` picks up after the N bytes a
+    client already has (after a restart of the daemon, say)."""
+    if "Range" not in request.headers:
+        return 0
+    try:
+        wanted: slice | None = request.http_range
+    except ValueError:
+        wanted = None
+    if wanted is None or wanted.start is None or wanted.start < 0 or wanted.stop is not None:
+        raise BadRequest(
+            f"Range: {request.headers['Range']!r}: a followed log takes only `bytes=N-`"
+        )
+    return int(wanted.start)
 
 
 async def _send_from(response: web.StreamResponse, path: Path | None, offset: int) -> int:

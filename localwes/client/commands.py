@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -19,13 +20,14 @@ from urllib.parse import quote
 import aiohttp
 
 from localwes.client.attach import prepare
-from localwes.client.connection import ClientError, WesClient
+from localwes.client.connection import ClientError, DaemonUnreachable, WesClient
 from localwes.client.show import print_json, print_table, progress_line, tags_text
 
 TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED"}
 POLL_S = 0.5
 CANCEL_OUTCOME = {"CANCELING": "canceling", "CANCELED": "canceled"}
 PAGE = 100
+FOLLOW = {"follow": "true"}
 
 Handler = Callable[[WesClient, argparse.Namespace], Coroutine[Any, Any, int]]
 
@@ -181,7 +183,9 @@ async def wait(client: WesClient, args: argparse.Namespace) -> int:
 
 
 async def _follow_run(client: WesClient, run_id: str, as_json: bool) -> int:
-    """Print state and task changes as they happen; the exit status is the outcome."""
+    """Print state and task changes as they happen; the exit status is the outcome.
+    A restart of the daemon meanwhile is waited out."""
+    client.patient = True
     state, seen = "", dict[str, str]()
     while True:
         current = (await client.get(f"/runs/{run_id}/status"))["state"]
@@ -259,15 +263,38 @@ async def tasks(client: WesClient, args: argparse.Namespace) -> int:
 async def logs(client: WesClient, args: argparse.Namespace) -> int:
     run_id = _id(args.run_id)
     if args.task:
-        task_id = await _find_task(client, run_id, args.task)
-        path = f"/runs/{run_id}/tasks/{quote(task_id, safe='')}/logs/{args.stream or 'stdout'}"
+        task_id = quote(await _find_task(client, run_id, args.task), safe="")
+        path = f"/runs/{run_id}/tasks/{task_id}/logs/{args.stream or 'stdout'}"
+        record = f"/runs/{run_id}/tasks/{task_id}"
     else:
         path = f"/runs/{run_id}/logs/{args.stream or 'stderr'}"
-    params = {"follow": "true"} if args.follow else {}
-    async for chunk in client.stream(path, **params):
-        sys.stdout.buffer.write(chunk)
-        sys.stdout.buffer.flush()
-    return 0
+        record = f"/runs/{run_id}"
+    if not args.follow:
+        async for chunk in client.stream(path):
+            _print_chunk(chunk)
+        return 0
+    # A followed log outlasts a restart of the daemon: it picks up where it was cut
+    # off, until the run (or the task) has ended and its last bytes are out.
+    client.patient = True
+    printed, ended = 0, False
+    while True:
+        # The next look at the run waits for a daemon that went away to come back.
+        with contextlib.suppress(DaemonUnreachable):
+            async for chunk in client.stream(path, printed, **({} if ended else FOLLOW)):
+                _print_chunk(chunk)
+                printed += len(chunk)
+        if ended:
+            return 0
+        ended = _has_ended(await client.get(record))
+
+
+def _has_ended(run_or_task: dict[str, Any]) -> bool:
+    return run_or_task.get("state") in TERMINAL or bool(run_or_task.get("end_time"))
+
+
+def _print_chunk(chunk: bytes) -> None:
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
 
 
 async def _find_task(client: WesClient, run_id: str, given: str) -> str:

@@ -10,8 +10,11 @@ handed to a server the user named unless they give it (LOCALWES_TOKEN or
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +32,18 @@ URL_ENV = "LOCALWES_URL"
 UNIX_SCHEME = "http+unix://"
 
 
+# How long a command that follows a run (wait, logs -f) waits for a daemon that
+# stopped answering: a restart (systemctl --user restart localwes) takes seconds.
+RECONNECT_S = 60.0
+RECONNECT_POLL_S = 0.5
+
+
 class ClientError(CommandError):
     """Something the user must act on; the message says what."""
+
+
+class DaemonUnreachable(ClientError):
+    """Nothing answers at the daemon's address."""
 
 
 @dataclass(frozen=True)
@@ -96,21 +109,41 @@ class WesClient:
     """A WES 1.1 client session; every failure becomes a ClientError that says
     what to do."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
+    def __init__(
+        self, endpoint: Endpoint, find_again: Callable[[], Endpoint] | None = None
+    ) -> None:
         self.endpoint = endpoint
-        headers = {"Authorization": f"Bearer {endpoint.token}"} if endpoint.token else {}
-        connector = (
-            aiohttp.UnixConnector(path=str(endpoint.unix_socket)) if endpoint.unix_socket else None
-        )
-        self.session = aiohttp.ClientSession(
-            headers=headers, connector=connector, timeout=aiohttp.ClientTimeout(sock_connect=10)
-        )
+        self.find_again = find_again
+        # Set by commands that follow a run: they outlast a restart of the daemon.
+        self.patient = False
+        self._told_since: float | None = None
+        self.session = _session(endpoint)
 
     async def __aenter__(self) -> WesClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.session.close()
+
+    async def until_reachable(self, failure: DaemonUnreachable, since: float) -> None:
+        """After a failed connection: wait for the daemon to answer again (it may come
+        back at another address, recorded in daemon.json), or re-raise the failure."""
+        if not self.patient or time.monotonic() - since > RECONNECT_S:
+            raise failure
+        if self._told_since != since:
+            self._told_since = since
+            print(
+                f"localwes: the daemon does not answer at {self.where}; waiting up to "
+                f"{RECONNECT_S:.0f} s for it to come back",
+                file=sys.stderr,
+                flush=True,
+            )
+        await asyncio.sleep(RECONNECT_POLL_S)
+        if self.find_again is not None:
+            found = self.find_again()
+            if found != self.endpoint:
+                await self.session.close()
+                self.endpoint, self.session = found, _session(found)
 
     @property
     def where(self) -> str:
@@ -123,6 +156,14 @@ class WesClient:
         return await self._json("POST", path, data=data)
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        since = time.monotonic()
+        while True:
+            try:
+                return await self._json_once(method, path, **kwargs)
+            except DaemonUnreachable as unreachable:
+                await self.until_reachable(unreachable, since)
+
+    async def _json_once(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             async with self.session.request(
                 method, self.endpoint.base + path, **kwargs
@@ -135,22 +176,37 @@ class WesClient:
         except ValueError:
             raise ClientError(f"{self.where} did not answer like a WES service") from None
 
-    async def stream(self, path: str, **params: str) -> AsyncIterator[bytes]:
-        """A log or file, chunk by chunk as the server sends it."""
+    async def stream(self, path: str, start: int = 0, **params: str) -> AsyncIterator[bytes]:
+        """A log or file from byte `start`, chunk by chunk as the server sends it."""
+        headers = {"Range": f"bytes={start}-"} if start else {}
         try:
-            async with self.session.get(self.endpoint.base + path, params=params) as response:
-                if response.status != 200:
+            async with self.session.get(
+                self.endpoint.base + path, params=params, headers=headers
+            ) as response:
+                if response.status == 416:
+                    return  # nothing after `start`
+                if response.status not in (200, 206):
                     _raise_for_error(response.status, await _error_body(response))
                 async for chunk in response.content.iter_any():
                     yield chunk
         except aiohttp.ClientConnectionError as exc:
             raise self._unreachable(exc) from None
 
-    def _unreachable(self, exc: Exception) -> ClientError:
-        return ClientError(
+    def _unreachable(self, exc: Exception) -> DaemonUnreachable:
+        return DaemonUnreachable(
             f"no localwes daemon answers at {self.where} ({exc}); start one with "
             "`localwes serve`, or point --url or LOCALWES_URL at a running one"
         )
+
+
+def _session(endpoint: Endpoint) -> aiohttp.ClientSession:
+    headers = {"Authorization": f"Bearer {endpoint.token}"} if endpoint.token else {}
+    connector = (
+        aiohttp.UnixConnector(path=str(endpoint.unix_socket)) if endpoint.unix_socket else None
+    )
+    return aiohttp.ClientSession(
+        headers=headers, connector=connector, timeout=aiohttp.ClientTimeout(sock_connect=10)
+    )
 
 
 async def _error_body(response: aiohttp.ClientResponse) -> Any:
