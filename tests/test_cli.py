@@ -110,6 +110,16 @@ async def test_submit_a_wdl_workflow_with_imports_and_relative_inputs(
     run = json.loads(ok(done))
     assert run["state"] == "COMPLETE", run["run_log"]["system_logs"]
     assert "Hi there" in run["outputs"]["hello.line"]
+    # The output files only (not miniwdl's logs and call folders), by output name
+    # (hello.wdl's File output is called `out`).
+    dest = tmp_path / "results"
+    assert ok(localwes("outputs", run["run_id"], str(dest), env=env)) == (
+        f"1 file(s) copied into {dest}\n"
+    )
+    assert [p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()] == [
+        "out/out.txt"
+    ]
+    assert (dest / "out" / "out.txt").read_text() == "Hi there cli\n"
 
 
 async def test_wait_fails_with_the_run_and_says_why(daemon_factory: Any) -> None:
@@ -120,7 +130,7 @@ async def test_wait_fails_with_the_run_and_says_why(daemon_factory: Any) -> None
     assert "localwes logs" in done.stdout
 
 
-async def test_cancel_and_follow_a_log(daemon_factory: Any) -> None:
+async def test_cancel_and_follow_a_log(daemon_factory: Any, tmp_path: Path) -> None:
     env = at(daemon_factory())
     run_id = ok(localwes("submit", str(CWL / "sleep.cwl"), "-", env=env, stdin='{"seconds": 60}'))
     run_id = run_id.strip()
@@ -134,6 +144,9 @@ async def test_cancel_and_follow_a_log(daemon_factory: Any) -> None:
         # Live: cwltool's line about the job arrives while the run is still running.
         assert follower.stdout is not None
         seen = await asyncio.to_thread(read_until, follower.stdout, "[job sleep.cwl]")
+        early = localwes("outputs", run_id, str(tmp_path / "early"), env=env)
+        assert early.returncode == 2 and "not final yet" in early.stderr
+        assert not (tmp_path / "early").exists()
         said = ok(localwes("cancel", run_id, env=env))
         assert said in (f"{run_id} canceling\n", f"{run_id} canceled\n")
         done = localwes("wait", run_id, env=env)

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import aiohttp
 
@@ -325,27 +325,59 @@ async def outputs(client: WesClient, args: argparse.Namespace) -> int:
     run_id = _id(args.run_id)
     if args.dest is not None and args.dest.exists() and not args.dest.is_dir():
         raise ClientError(f"DEST: {args.dest} is a file; give a folder (made if missing)")
-    listing = await client.get(f"/runs/{run_id}/outputs")
+    run = await client.get(f"/runs/{run_id}")
+    if args.dest is not None and run["state"] not in TERMINAL:
+        raise ClientError(
+            f"run {run_id} is {run['state']}: its outputs are not final yet; "
+            f"`localwes wait {run_id}` first"
+        )
+    listing = (await client.get(f"/runs/{run_id}/outputs"))["files"]
+    files = output_files(run, listing)
     if args.dest is None:
-        run = await client.get(f"/runs/{run_id}")
         if args.json:
-            print_json({"outputs": run.get("outputs"), "files": listing["files"]})
+            print_json({"outputs": run.get("outputs"), "files": sorted(files)})
         else:
             print_json(run.get("outputs") or {})
-            for name in listing["files"]:
+            for name in sorted(files):
                 print(name)
         return 0
-    for name in listing["files"]:
-        await _download(client, run_id, name, args.dest)
+    for name, target in sorted(files.items()):
+        await _download(client, run_id, name, args.dest, target)
     if args.json:
-        print_json({"copied": listing["files"], "dest": str(args.dest)})
+        print_json({"copied": sorted(files.values()), "dest": str(args.dest)})
     else:
-        print(f"{len(listing['files'])} file(s) copied into {args.dest}")
+        print(f"{len(files)} file(s) copied into {args.dest}")
     return 0
 
 
-async def _download(client: WesClient, run_id: str, name: str, dest: Path) -> None:
-    target = dest / name
+def output_files(run: dict[str, Any], listing: list[str]) -> dict[str, str]:
+    """The files the run's output object names (a Directory: every file in it), from
+    the server's listing of outputs/, each with its name under DEST. Only these:
+    for WDL, outputs/ also holds miniwdl's own files (logs, call folders)."""
+    marker = f"/runs/{run['run_id']}/outputs/"
+    named = [text.split(marker, 1)[1] for text in _strings(run.get("outputs")) if marker in text]
+    # miniwdl links the final outputs under out/<output name>/.
+    is_wdl = (run.get("request") or {}).get("workflow_type") == "WDL"
+    files = {}
+    for name in listing:
+        if any(name == n.rstrip("/") or name.startswith(n.rstrip("/") + "/") for n in named):
+            files[name] = name.removeprefix("out/") if is_wdl else name
+    return files
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON value, URL-decoded (CWL's location is a file:// URL)."""
+    if isinstance(value, str):
+        return [unquote(value)]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
+
+
+async def _download(client: WesClient, run_id: str, name: str, dest: Path, relative: str) -> None:
+    target = dest / relative
     if dest.resolve() not in target.resolve().parents:
         raise ClientError(f"the server listed an output outside DEST: {name!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
