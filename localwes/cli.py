@@ -18,6 +18,7 @@ from localwes.config import (
     example_config,
     load_settings,
     setting_type,
+    settings_toml,
 )
 from localwes.errors import CommandError
 
@@ -144,6 +145,5 @@ def show_config(settings: Settings, example: bool) -> int:
     if example:
         print(example_config(), end="")
         return 0
-    for f in fields(Settings):
-        print(f"{f.name} = {getattr(settings, f.name)}")
+    print(settings_toml(settings), end="")
     return 0

@@ -8,6 +8,7 @@ are generated from these declarations.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import os
 import textwrap
@@ -144,8 +145,11 @@ def check_settings(settings: Settings) -> None:
         value = getattr(settings, f.name)
         if choices and value not in choices:
             raise SettingsError(f"{f.name}: {value!r} is not one of {', '.join(choices)}")
-    if settings.max_concurrent < 1:
-        raise SettingsError("max_concurrent: must be at least 1")
+    for name in ("max_concurrent", "max_upload_bytes", "max_attachments"):
+        if getattr(settings, name) < 1:
+            raise SettingsError(f"{name}: must be at least 1")
+    if settings.cancel_grace < 0:
+        raise SettingsError("cancel_grace: must be 0 or more seconds")
     if not 0 <= settings.port <= 65535:
         raise SettingsError("port: must be between 0 and 65535")
     if not is_loopback(settings.host) and not settings.allow_remote:
@@ -251,7 +255,8 @@ def _config_value(path: Path, name: str, value: Any) -> Any:
             f"config file {path}: {name} = {value!r} is not {_article(kind)}"
             + (" (write paths as quoted strings)" if kind == "Path" else "")
         )
-    return Path(str(value)).expanduser() if kind == "Path" else value
+    # A path may name $HOME or $XDG_STATE_HOME, as the documented defaults do.
+    return Path(os.path.expandvars(str(value))).expanduser() if kind == "Path" else value
 
 
 def load_settings(
@@ -262,13 +267,28 @@ def load_settings(
     """Defaults < config file < environment < flags. `config_file` is one the user
     named (it must exist); otherwise the default one is read if it is there."""
     environ = os.environ if environ is None else environ
-    if config_file is None:
-        values = from_config_file(default_config_file(environ))
-    else:
-        values = from_config_file(config_file, required=True)
-    values.update(from_environment(environ))
-    values.update({k: v for k, v in flags.items() if v is not None})
-    return Settings(**values)
+    path = default_config_file(environ) if config_file is None else config_file
+    layers = {
+        f"config file {path}": from_config_file(path, required=config_file is not None),
+        "the environment": from_environment(environ),
+        "the command line": {k: v for k, v in flags.items() if v is not None},
+    }
+    values = {name: value for layer in layers.values() for name, value in layer.items()}
+    try:
+        return Settings(**values)
+    except SettingsError as exc:
+        # Say where the bad value came from: the last layer that set it.
+        name = str(exc).split(":", 1)[0]
+        given = [where for where, layer in layers.items() if name in layer][-1:]
+        where = (
+            {
+                "the environment": f"LOCALWES_{name.upper()}",
+                "the command line": f"--{name.replace('_', '-')}",
+            }.get(given[0], given[0])
+            if given
+            else ""
+        )
+        raise SettingsError(f"{exc} (set by {where})" if where else str(exc)) from None
 
 
 def example_config() -> str:
@@ -293,11 +313,25 @@ def _toml_default(name: str, default: Any, shown: str | None) -> str:
         kind = str({f.name: f.type for f in fields(Settings)}[name])
         example = {"int": "4", "Path": '"/some/path"'}.get(kind, '""')
         return f"{example}  # default: {shown}"
-    if isinstance(default, bool):
-        return "true" if default else "false"
-    if isinstance(default, int | float):
-        return repr(default)
-    return f'"{default}"'
+    return toml_value(default)
+
+
+def toml_value(value: Any) -> str:
+    """A setting's value as TOML writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(str(value))  # a TOML basic string: JSON's escapes are TOML's
+
+
+def settings_toml(settings: Settings) -> str:
+    """The settings in force, as a config file would give them."""
+    lines = []
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        lines.append(f"# {f.name}: not set" if value is None else f"{f.name} = {toml_value(value)}")
+    return "\n".join(lines) + "\n"
 
 
 def _article(kind: str) -> str:

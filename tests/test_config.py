@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -35,6 +38,8 @@ def test_default_state_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"container": "lxc"}, "container"),
         ({"max_concurrent": 0}, "max_concurrent"),
         ({"port": 70000}, "port"),
+        ({"cancel_grace": -1.0}, "cancel_grace"),
+        ({"max_attachments": 0}, "max_attachments"),
     ],
 )
 def test_unusable_settings_are_refused(values: dict[str, object], word: str) -> None:
@@ -100,3 +105,31 @@ def test_the_example_config_documents_every_setting_at_its_default() -> None:
         if f.default is not None:
             assert values[name] == f.default, name
     assert "--config FILE" in build_parser().format_help()
+
+
+def test_a_refused_value_names_where_it_was_set(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('max_concurrent = 0\nstate_dir = "$SOMEWHERE/wes"\n')
+    with pytest.raises(SettingsError, match=rf"at least 1 \(set by config file {config}\)"):
+        load_settings({}, {}, config)
+    with pytest.raises(SettingsError, match=r"\(set by LOCALWES_CANCEL_GRACE\)"):
+        load_settings({}, {"LOCALWES_CANCEL_GRACE": "-1"})
+    with pytest.raises(SettingsError, match=r"\(set by --max-concurrent\)"):
+        load_settings({"max_concurrent": 0}, {}, config)
+    # Paths in the file may name environment variables, as the documented defaults do.
+    config.write_text('state_dir = "$SOMEWHERE/wes"\n')
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SOMEWHERE", str(tmp_path))
+        assert load_settings({}, {}, config).state_dir == tmp_path / "wes"
+
+
+def test_localwes_config_prints_a_config_file_that_reads_back(tmp_path: Path) -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "localwes", "config"],
+        env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path), "LOCALWES_PORT": "9123"},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    config = tmp_path / "shown.toml"
+    config.write_text(shown)
+    assert tomllib.loads(shown)["port"] == 9123
+    assert load_settings({}, {}, config) == load_settings({"port": 9123}, {})
