@@ -85,6 +85,8 @@ async def test_submit_attaches_what_a_cwl_workflow_needs(
     # A task by its id, name or number; upper[1] upper-cases b.txt.
     for task in ("0002-upper_1", "upper[1]", "2"):
         assert ok(localwes("logs", run_id, "--task", task, env=env)) == "BETA\n"
+    gone = localwes("status", "01M85ZWG779Q4MM6MSRPW7PFJ8", env=env)
+    assert gone.returncode == 2 and "`localwes ls` lists them" in gone.stderr
     unknown = localwes("logs", run_id, "--task", "upper[9]", env=env)
     assert unknown.returncode == 2 and f"localwes tasks {run_id}" in unknown.stderr
     dest = tmp_path / "copied"
@@ -226,6 +228,7 @@ def test_no_daemon_is_a_clear_error(tmp_path: Path) -> None:
     done = localwes("ls", env={"LOCALWES_STATE_DIR": str(tmp_path), "LOCALWES_PORT": "1"})
     assert done.returncode == 2
     assert "no localwes daemon answers at http://127.0.0.1:1/ga4gh/wes/v1" in done.stderr
+    assert f"none serves the state dir {tmp_path}" in done.stderr
     assert "localwes serve" in done.stderr
 
 
@@ -244,3 +247,9 @@ def test_bad_submissions_say_what_is_wrong(tmp_path: Path) -> None:
     assert done.returncode == 2 and "missing-tool.cwl" in done.stderr
     tag = localwes("submit", str(CWL / "echo.cwl"), "--tag", "novalue", env=env)
     assert "--tag: 'novalue' is not KEY=VALUE" in tag.stderr
+    twice = localwes("submit", str(CWL / "echo.cwl"), "--tag", "a=1", "--tag", "a=2", env=env)
+    assert "--tag: 'a' is given twice" in twice.stderr
+    state = localwes("ls", "--state", "RUNING", env=env)
+    assert state.returncode == 2 and "invalid choice: 'RUNING'" in state.stderr
+    as_json = localwes("logs", "--json", "01M85ZWG779Q4MM6MSRPW7PFJ8", env=env)
+    assert as_json.returncode == 2 and "--json does not apply" in as_json.stderr

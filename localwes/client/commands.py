@@ -22,8 +22,10 @@ import aiohttp
 from localwes.client.attach import prepare
 from localwes.client.connection import ClientError, DaemonUnreachable, WesClient
 from localwes.client.show import print_json, print_table, progress_line, tags_text
+from localwes.models import State
 
 TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED"}
+STATES = tuple(str(state) for state in State)
 POLL_S = 0.5
 CANCEL_OUTCOME = {"CANCELING": "canceling", "CANCELED": "canceled"}
 PAGE = 100
@@ -51,19 +53,31 @@ def add_client_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "--attach", action="append", type=Path, default=[], metavar="PATH",
         help="also attach this file or folder (repeatable)",
     )  # fmt: skip
-    submit_parser.add_argument("--tag", action="append", default=[], metavar="K=V")
+    submit_parser.add_argument(
+        "--tag", action="append", default=[], metavar="K=V", help="tag the run (repeatable)"
+    )
     submit_parser.add_argument(
         "--engine-param", action="append", default=[], metavar="K=V",
         help="a workflow_engine_parameters entry, e.g. --engine-param=--parallel=",
     )  # fmt: skip
     submit_parser.add_argument("--type", choices=("CWL", "WDL"), help="default: by file name")
-    submit_parser.add_argument("--type-version", help="default: from the document")
+    submit_parser.add_argument(
+        "--type-version", help="workflow_type_version (default: from the document)"
+    )
     submit_parser.add_argument("--wait", action="store_true", help="wait for the run's end")
 
     ls_parser = add("ls", list_runs, "list runs, newest first")
-    ls_parser.add_argument("--state", type=str.upper, help="only runs in this state")
-    ls_parser.add_argument("--tag", action="append", default=[], metavar="K=V")
-    ls_parser.add_argument("--limit", type=int, default=20, help="at most this many (0: all)")
+    ls_parser.add_argument(
+        "--state", type=str.upper, choices=STATES, metavar="STATE",
+        help=f"only runs in this state ({', '.join(STATES)})",
+    )  # fmt: skip
+    ls_parser.add_argument(
+        "--tag", action="append", default=[], metavar="K=V",
+        help="only runs with this tag (repeatable: all must match)",
+    )  # fmt: skip
+    ls_parser.add_argument(
+        "--limit", type=int, default=20, help="at most this many (default: %(default)s; 0: all)"
+    )
 
     for name, handler, text in (
         ("status", status, "a run's state, times and exit code"),
@@ -79,8 +93,14 @@ def add_client_commands(commands: Any, common: argparse.ArgumentParser) -> None:
         "--task", metavar="TASK", help="a task's log (its id, name or number) instead of the run's"
     )
     streams = logs_parser.add_mutually_exclusive_group()
-    streams.add_argument("--stdout", dest="stream", action="store_const", const="stdout")
-    streams.add_argument("--stderr", dest="stream", action="store_const", const="stderr")
+    streams.add_argument(
+        "--stdout", dest="stream", action="store_const", const="stdout",
+        help="the standard output (default for a task)",
+    )  # fmt: skip
+    streams.add_argument(
+        "--stderr", dest="stream", action="store_const", const="stderr",
+        help="the standard error (default for the run: the engine's log)",
+    )  # fmt: skip
     logs_parser.add_argument("-f", "--follow", action="store_true", help="keep printing")
 
     outputs_parser = add("outputs", outputs, "list a run's outputs, or copy them into DEST")
@@ -119,11 +139,13 @@ async def submit(client: WesClient, args: argparse.Namespace) -> int:
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
-    pairs = {}
+    pairs: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ClientError(f"{flag}: {item!r} is not KEY=VALUE")
+        if key in pairs and pairs[key] != value:
+            raise ClientError(f"{flag}: {key!r} is given twice ({pairs[key]!r}, {value!r})")
         pairs[key] = value
     return pairs
 
@@ -261,6 +283,8 @@ async def tasks(client: WesClient, args: argparse.Namespace) -> int:
 
 
 async def logs(client: WesClient, args: argparse.Namespace) -> int:
+    if args.json:
+        raise ClientError("logs: --json does not apply (a log is printed as it was written)")
     run_id = _id(args.run_id)
     if args.task:
         task_id = quote(await _find_task(client, run_id, args.task), safe="")

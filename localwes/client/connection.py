@@ -51,6 +51,7 @@ class Endpoint:
     base: str  # http(s)://host:port/ga4gh/wes/v1
     unix_socket: Path | None = None
     token: str | None = None
+    guessed_for: Path | None = None  # no daemon serves this state dir: the address is a guess
 
 
 def find_endpoint(
@@ -72,7 +73,7 @@ def find_endpoint(
         return _endpoint_for(daemon.url, local)
     host = settings.host if is_loopback(settings.host) else "127.0.0.1"
     shown = f"[{host}]" if ":" in host else host
-    return Endpoint(f"http://{shown}:{settings.port}{BASE_PATH}", None, local)
+    return Endpoint(f"http://{shown}:{settings.port}{BASE_PATH}", None, local, settings.state_dir)
 
 
 def _endpoint_for(url: str, token: str | None) -> Endpoint:
@@ -193,8 +194,10 @@ class WesClient:
             raise self._unreachable(exc) from None
 
     def _unreachable(self, exc: Exception) -> DaemonUnreachable:
+        guessed = self.endpoint.guessed_for
+        serves = f", and none serves the state dir {guessed}" if guessed else ""
         return DaemonUnreachable(
-            f"no localwes daemon answers at {self.where} ({exc}); start one with "
+            f"no localwes daemon answers at {self.where} ({exc}){serves}; start one with "
             "`localwes serve`, or point --url or LOCALWES_URL at a running one"
         )
 
@@ -220,5 +223,7 @@ def _raise_for_error(status: int, body: Any) -> None:
     if status < 400:
         return
     message = body.get("msg") if isinstance(body, dict) else None
+    if isinstance(message, str):  # the server speaks HTTP; say it as this command does
+        message = message.replace("GET /runs lists the runs", "`localwes ls` lists them")
     hint = "; set LOCALWES_TOKEN or --token-file to the daemon's token" if status == 401 else ""
     raise ClientError(f"the server said {status}: {message or body}{hint}")
