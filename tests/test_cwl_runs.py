@@ -209,3 +209,29 @@ async def test_engine_parameters_allowed_dropped_and_refused(wes: Wes, state_dir
     assert "workflow_engine_parameters" in refused["msg"]
     assert "--preserve-entire-environment" in refused["msg"]
     assert len(list((state_dir / "runs").iterdir())) == 1
+
+
+def test_advertised_cwltool_defaults_are_cwltools() -> None:
+    """Each allowed flag's default_value says whether its effect is cwltool's default."""
+    from cwltool.argparser import arg_parser
+
+    from localwes.engines.cwltool import ALLOWED
+
+    actions = {flag: a for a in arg_parser()._actions for flag in a.option_strings}
+    for flag, parameter in ALLOWED.items():
+        action = actions[flag]
+        if parameter.type == "bool":
+            in_effect = action.default == action.const
+            assert parameter.default_value == str(in_effect).lower(), flag
+        elif parameter.type in ("int", "float"):
+            assert float(parameter.default_value) == float(action.default), flag
+        else:  # a string: cwltool's None means not given, advertised as ""
+            assert parameter.default_value == (action.default or ""), flag
+
+
+async def test_service_info_lists_each_engine_parameter_once(wes: Wes) -> None:
+    listed = (await wes.get("/service-info"))["default_workflow_engine_parameters"]
+    names = [p["name"] for p in listed]
+    assert len(names) == len(set(names)), names
+    by_name = {p["name"]: p["default_value"] for p in listed}
+    assert by_name["--strict"] == "true" and by_name["--non-strict"] == "false"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from aiohttp import web
 from localwes import __version__
 from localwes.api import keys
 from localwes.api.reply import json_reply
+from localwes.engines.base import Engine
 
 WES_VERSION = "1.1.0"
 
@@ -41,9 +43,7 @@ def service_info(app: web.Application, base: str) -> dict[str, Any]:
         "workflow_engine_versions": {
             e.name: {"workflow_engine_version": [e.version()]} for e in engines
         },
-        "default_workflow_engine_parameters": [
-            p.to_json() for e in engines for p in e.default_parameters()
-        ],
+        "default_workflow_engine_parameters": engine_parameters(engines),
         "system_state_counts": app[keys.STORE].state_counts(),
         "auth_instructions_url": f"{base}/docs",
         "tags": {
@@ -53,6 +53,16 @@ def service_info(app: web.Application, base: str) -> dict[str, Any]:
             "warm_engines": app[keys.SCHEDULER].warm_state,
         },
     }
+
+
+def engine_parameters(engines: Sequence[Engine]) -> list[dict[str, str]]:
+    """Each allowed flag once: a flag both engines take alike (--verbose, --debug)
+    is one entry, as a client sends it the same way to either."""
+    listed: list[dict[str, str]] = []
+    for parameter in (p.to_json() for e in engines for p in e.default_parameters()):
+        if parameter not in listed:
+            listed.append(parameter)
+    return listed
 
 
 DOCS = """localwes {version}: a local, single-user GA4GH WES 1.1 service.

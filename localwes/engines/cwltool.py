@@ -53,8 +53,17 @@ _FLAGS = (
     "--move-outputs",
     "--copy-outputs",
 )
+# Flags whose effect is cwltool's default (each has an opposite in _FLAGS): their
+# default_value is "true", so service-info says what a run does when not given them.
+_ON_BY_DEFAULT = frozenset(
+    {"--strict", "--compute-checksum", "--enable-pull", "--rm-container", "--rm-tmpdir",
+     "--move-outputs"}
+)  # fmt: skip
 ALLOWED: dict[str, EngineParameter] = {
-    **{flag: EngineParameter(flag, "bool", "false") for flag in _FLAGS},
+    **{
+        flag: EngineParameter(flag, "bool", "true" if flag in _ON_BY_DEFAULT else "false")
+        for flag in _FLAGS
+    },
     "--on-error": EngineParameter("--on-error", "string", "stop", ("stop", "continue")),
     "--default-container": EngineParameter("--default-container", "string", ""),
     "--eval-timeout": EngineParameter("--eval-timeout", "float", "60"),
