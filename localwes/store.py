@@ -367,10 +367,12 @@ class RunStore:
     def list_tasks(
         self, run_id: str, page_size: int | None, page_token: str | None
     ) -> tuple[list[dict[str, Any]], str]:
-        """Task records in the order they started (their files sort that way)."""
-        size = check_page_size(page_size)
-        names = sorted(p.stem for p in self.paths(run_id).tasks.glob("*.json"))
-        start = bisect.bisect_right(names, page_token) if page_token else 0
+        """Task records in the order they started."""
+        size = check_page_size(page_size, refuse_below_one=False)
+        names = sorted((p.stem for p in self.paths(run_id).tasks.glob("*.json")), key=task_order)
+        start = (
+            bisect.bisect_right(names, task_order(page_token), key=task_order) if page_token else 0
+        )
         chosen = names[start : start + size]
         tasks = [self.task(run_id, name) for name in chosen]
         more = start + size < len(names)
@@ -430,9 +432,21 @@ def _json_object_or_empty(path: Path) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def check_page_size(page_size: int | None) -> int:
+def check_page_size(page_size: int | None, *, refuse_below_one: bool = True) -> int:
+    """The page size to use. Above the largest, pages are that large: WES lets a
+    service return fewer items than asked for. Below one is a 400 where WES has
+    one (ListRuns); ListTasks has no 400, so it gets the default size."""
     if page_size is None:
         return DEFAULT_PAGE_SIZE
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise BadRequest(f"page_size: {page_size} is out of range; use 1 to {MAX_PAGE_SIZE}")
-    return page_size
+    if page_size < 1:
+        if refuse_below_one:
+            raise BadRequest(f"page_size: {page_size} is out of range; use 1 to {MAX_PAGE_SIZE}")
+        return DEFAULT_PAGE_SIZE
+    return min(page_size, MAX_PAGE_SIZE)
+
+
+def task_order(task_id: str) -> tuple[int, str]:
+    """Task ids sort in the order tasks started: the number before the dash is
+    zero-padded to four digits, so from 10000 on a longer one comes later."""
+    digits = len(task_id) - len(task_id.lstrip("0123456789"))
+    return digits, task_id

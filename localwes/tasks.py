@@ -2,9 +2,9 @@
 engine process as each task starts and ends.
 
 Engines record from inside (a cwltool hook, localwes's miniwdl backends), never
-by parsing log text. File names sort in the order tasks started, which is the
-order ListTasks gives. The stdout/stderr fields hold paths relative to the run
-folder; the API turns them into URLs.
+by parsing log text. File names give the order tasks started (see
+store.task_order), which is the order ListTasks gives. The stdout/stderr fields
+hold paths relative to the run folder; the API turns them into URLs.
 """
 
 from __future__ import annotations

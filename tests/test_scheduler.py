@@ -234,6 +234,16 @@ async def test_task_records_in_the_run_folder_are_listed_and_paged(
     ]
     assert third["next_page_token"] == ""
     assert (await wes.get(f"/runs/{run_id}/tasks/0003"))["name"] == "step3"
+    # From the 10,000th task on, ids are a digit longer and still come in order.
+    for number in (9999, 10000, 10001):
+        record = {"id": f"{number:04d}-big", "name": f"big{number}", "cmd": ["true"]}
+        (tasks_dir / f"{number:04d}-big.json").write_text(json.dumps(record))
+    page = await wes.get(f"/runs/{run_id}/tasks", page_size=3)
+    names = [t["name"] for t in page["task_logs"]]
+    while token := page["next_page_token"]:
+        page = await wes.get(f"/runs/{run_id}/tasks", page_size=3, page_token=token)
+        names += [t["name"] for t in page["task_logs"]]
+    assert names == [f"step{i}" for i in range(5)] + ["big9999", "big10000", "big10001"]
     assert (await wes.get(f"/runs/{run_id}/tasks"))["next_page_token"] == ""
 
 
