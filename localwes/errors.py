@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 
 
 class CommandError(Exception):
@@ -50,5 +51,11 @@ def storage_error(exc: OSError, doing: str) -> WesError:
         return InsufficientStorage(
             f"no space left to {doing} ({exc.strerror}: {exc.filename}); free some space "
             "in the state dir and try again"
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        # Only an attachment's name, which the client chose, can be this long.
+        return BadRequest(
+            f"workflow_attachment: a name is too long for the state dir's filesystem "
+            f"({os.path.basename(str(exc.filename))[:80]}...); use shorter file and folder names"
         )
     return WesError(f"localwes could not {doing}: {exc.strerror or exc} ({exc.filename})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from localwes.store import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, check_page_size
@@ -114,6 +115,8 @@ async def test_bad_field_is_400_naming_it(
         ("nul%00.cwl", "NUL"),
         ("raw-nul\x00.cwl", "malformed"),
         ("..%2Fescape.cwl", ".."),
+        ("x" * 300 + ".txt", "too long"),
+        ("sub/" + "d" * 300 + "/tool.cwl", "too long"),
     ],
 )
 async def test_unsafe_attachment_names_are_refused(
@@ -149,7 +152,7 @@ async def test_duplicate_attachment_and_wrong_content_type(wes: Wes, state_dir: 
         b' filename="echo.cwl"\r\n\r\ny\r\n--localwes-test-boundary--',
     )
     error = await wes.post("/runs", status=400, data=files_twice, headers={"Content-Type": ctype})
-    assert_error(error, 400, "workflow_attachment", "more than once")
+    assert_error(error, 400, "workflow_attachment", "attached twice with different contents")
     error = await wes.post(
         "/runs", status=400, data="hello", headers={"Content-Type": "text/plain"}
     )
@@ -216,3 +219,25 @@ async def test_json_body_fields_are_checked_too(wes: Wes, state_dir: Path) -> No
     error = await wes.post("/runs", status=400, json=["not", "an", "object"])
     assert_error(error, 400, "JSON object")
     assert_nothing_left(state_dir)
+
+
+@pytest.mark.parametrize("second", ["same", "different"])
+async def test_a_file_attached_twice(wes: Wes, state_dir: Path, second: str) -> None:
+    """As wes-client does when the workflow is also in --attachments: the same bytes
+    are one file; different bytes under one name are refused."""
+    workflow = ECHO["echo.cwl"].read_bytes()
+    form = aiohttp.FormData()
+    fields = {"workflow_type": "CWL", "workflow_type_version": "v1.2", "workflow_url": "echo.cwl"}
+    for name, value in {**fields, "workflow_params": '{"message": "twice"}'}.items():
+        form.add_field(name, value)
+    form.add_field("workflow_attachment", workflow, filename="echo.cwl")
+    again = workflow if second == "same" else workflow + b"# changed\n"
+    form.add_field("workflow_attachment", again, filename="echo.cwl")
+    if second == "same":
+        run_id = (await wes.post("/runs", data=form))["run_id"]
+        assert await wes.wait(run_id) == "COMPLETE"
+        assert (state_dir / "runs" / run_id / "workflow" / "echo.cwl").read_bytes() == workflow
+    else:
+        error = await wes.post("/runs", status=400, data=form)
+        assert_error(error, 400, "'echo.cwl' is attached twice with different contents")
+        assert_nothing_left(state_dir)

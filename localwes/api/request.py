@@ -149,10 +149,30 @@ async def _save_attachment(
     # links here would cost a dozen lstat calls per attachment.
     relative = safe_relative_path(name, ATTACHMENT)
     budget.count_file()
+    if (attachments / relative).is_file():
+        await _check_same(part, attachments / relative, name, budget)
+        return
     with _create(attachments, relative, name) as out:
         while chunk := await part.read_chunk(CHUNK):
             budget.spend(len(chunk))
             out.write(chunk)
+
+
+async def _check_same(part: BodyPartReader, saved: Path, name: str, budget: _Budget) -> None:
+    """A name attached again must bring the same bytes. Why: wes-client sends the
+    workflow file itself and again if the user lists it in --attachments (a glob
+    such as '*.cwl' does), and that is no conflict."""
+    same = True
+    with saved.open("rb") as kept:
+        while chunk := await part.read_chunk(CHUNK):
+            budget.spend(len(chunk))
+            same = same and kept.read(len(chunk)) == chunk
+        same = same and kept.read(1) == b""
+    if not same:
+        raise BadRequest(
+            f"{ATTACHMENT}: {name!r} is attached twice with different contents; "
+            "attach each file once"
+        )
 
 
 def _create(attachments: Path, relative: PurePosixPath, name: str) -> BinaryIO:
@@ -165,6 +185,6 @@ def _create(attachments: Path, relative: PurePosixPath, name: str) -> BinaryIO:
         return target.open("xb")
     except (FileExistsError, NotADirectoryError):
         raise BadRequest(
-            f"{ATTACHMENT}: {name!r} is attached more than once or collides with "
-            "another attachment's folder"
+            f"{ATTACHMENT}: {name!r} collides with another attachment's folder (or is a "
+            "folder of its own); give each file its own name"
         ) from None
