@@ -241,3 +241,19 @@ async def test_a_file_attached_twice(wes: Wes, state_dir: Path, second: str) -> 
         error = await wes.post("/runs", status=400, data=form)
         assert_error(error, 400, "'echo.cwl' is attached twice with different contents")
         assert_nothing_left(state_dir)
+
+
+async def test_a_urlencoded_form_is_a_run_request_and_each_field_comes_once(
+    wes: Wes, state_dir: Path
+) -> None:
+    fields = {
+        "workflow_type": "CWL",
+        "workflow_type_version": "v1.2",
+        "workflow_url": str(ECHO["echo.cwl"]),  # no attachments in such a form
+        "workflow_params": '{"message": "form"}',
+    }
+    run_id = (await wes.post("/runs", data=fields))["run_id"]
+    assert await wes.wait(run_id) == "COMPLETE"
+    twice = [*fields.items(), ("workflow_type", "WDL")]
+    error = await wes.post("/runs", status=400, data=twice)
+    assert_error(error, 400, "workflow_type: given more than once")

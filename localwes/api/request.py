@@ -46,7 +46,11 @@ async def read_run_fields(
         return await _read_multipart(request, attachments, limits)
     if media_type == "application/x-www-form-urlencoded":
         # What a form with no files becomes in many clients: fields, no attachments.
-        return {key: str(value) for key, value in (await request.post()).items()}
+        form = await request.post()
+        for key in form:
+            if len(form.getall(key)) > 1:
+                raise BadRequest(f"{key}: given more than once")
+        return {key: str(value) for key, value in form.items()}
     raise BadRequest(
         f"Content-Type {media_type!r} is not accepted; send multipart/form-data "
         "(with attachments), application/x-www-form-urlencoded or application/json"
