@@ -77,6 +77,9 @@ async def test_cancel_queued_run_ends_at_once_and_never_starts(
         await asyncio.sleep(0.3)
         assert await wes.state(queued) == "CANCELED"
         assert [name for _kind, name, _ in events(log)] == ["first", "first"]
+        # Nothing was executed for it: its RunLog shows no command line.
+        assert (await wes.get(f"/runs/{queued}"))["run_log"]["cmd"] == []
+        assert (await wes.get(f"/runs/{first}"))["run_log"]["cmd"][-1] == "inputs.json"
 
 
 async def test_cancel_running_run_kills_its_process_group(wes: Wes, state_dir: Path) -> None:

@@ -128,7 +128,8 @@ def run_log(store: RunStore, run_id: str, base: str) -> dict[str, Any]:
     run_url = f"{base}/runs/{run_id}"
     log: dict[str, Any] = {
         "name": run_request.workflow_url,
-        "cmd": store.engine_argv(run_id),
+        # WES: "the command line that was executed"; a run that never started has none.
+        "cmd": store.engine_argv(run_id) if record.start_time else [],
         "stdout": f"{run_url}/logs/stdout",
         "stderr": f"{run_url}/logs/stderr",
         "system_logs": record.system_logs,
