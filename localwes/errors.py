@@ -41,6 +41,10 @@ class PayloadTooLarge(WesError):
     status_code = 413
 
 
+class RangeNotSatisfiable(WesError):
+    status_code = 416
+
+
 class InsufficientStorage(WesError):
     status_code = 507
 

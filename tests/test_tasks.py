@@ -185,3 +185,14 @@ async def test_logs_take_range_requests(wes: Wes) -> None:
         session.get(task["stdout"], headers=headers) as r,
     ):
         assert r.status == 206 and await r.text() == "nge"
+    async with aiohttp.ClientSession() as session:
+        # Past the end: a 416 ErrorResponse, like every error.
+        async with session.get(task["stdout"], headers={"Range": "bytes=999-"}) as r:
+            assert r.status == 416
+            assert (await r.json())["status_code"] == 416
+        # A followed log picks up after the bytes a client already has.
+        follow = {"follow": "true"}
+        async with session.get(task["stdout"], headers={"Range": "bytes=3-"}, params=follow) as r:
+            assert r.status == 206 and await r.text() == "ged\n"
+        async with session.get(task["stdout"], headers={"Range": "bytes=1-2"}, params=follow) as r:
+            assert r.status == 400 and "bytes=N-" in (await r.json())["msg"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from localwes.api import keys
-from localwes.errors import BadRequest
+from localwes.errors import BadRequest, RangeNotSatisfiable
 
 FOLLOW_POLL_S = 0.1
 CHUNK = 256 * 1024
@@ -33,7 +33,27 @@ async def serve_log(
         return await _follow(request, path, finished)
     if path is None or not path.is_file():
         return web.Response(text="", content_type="text/plain")
-    return web.FileResponse(path, headers={"Content-Type": TEXT})
+    return file_response(request, path, TEXT)
+
+
+def file_response(
+    request: web.Request, path: Path, content_type: str | None = None
+) -> web.FileResponse:
+    """A file, whole or by Range. A range that starts at or past the end is a 416
+    ErrorResponse like every other error (aiohttp's own 416 is plain text)."""
+    if "Range" in request.headers:
+        try:
+            start = request.http_range.start
+        except ValueError:
+            start = None
+        size = path.stat().st_size
+        if start is not None and start >= size:
+            raise RangeNotSatisfiable(
+                f"Range: {request.headers['Range']!r} starts at or past the end of the "
+                f"file ({size} bytes)"
+            )
+    # No content type: aiohttp guesses one from the file name.
+    return web.FileResponse(path, headers={"Content-Type": content_type} if content_type else None)
 
 
 async def _follow(

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from localwes.api import keys
-from localwes.api.logs import serve_log
+from localwes.api.logs import file_response, serve_log
 from localwes.api.reply import json_reply
 from localwes.api.request import UploadLimits, read_run_fields
 from localwes.api.service_info import base_url
@@ -108,7 +108,7 @@ async def get_output(request: web.Request) -> web.StreamResponse:
     path = request.app[keys.STORE].output_file(
         request.match_info["run_id"], request.match_info["path"]
     )
-    return web.FileResponse(path)
+    return file_response(request, path)
 
 
 def task_log(record: dict[str, Any], run_url: str) -> dict[str, Any]:
