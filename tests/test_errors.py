@@ -88,6 +88,16 @@ async def test_missing_required_field(wes: Wes, state_dir: Path, missing: str) -
             {"workflow_params": '{"f": {"class": "File", "path": "../../etc/passwd"}}'},
             ["workflow_params.f.path", ".."],
         ),
+        (
+            {"workflow_params": '{"f": [{"class": "File", "location": "/no/such/input.txt"}]}'},
+            ["workflow_params.f[0].location", "no file or folder at /no/such/input.txt"],
+        ),
+        (
+            {
+                "workflow_params": '{"d": {"class": "Directory", "location": "file:///no/such%20dir"}}'
+            },
+            ["workflow_params.d.location", "no file or folder at /no/such dir"],
+        ),
     ],
 )
 async def test_bad_field_is_400_naming_it(

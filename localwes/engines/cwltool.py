@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 from localwes.engines.base import (
     CheckedParameters,
@@ -182,6 +183,13 @@ def _resolve_locations(value: Any, attachments: Path, where: str) -> Any:
 
 
 def _resolve_location(location: str, attachments: Path, where: str) -> str:
+    local = _local_path(location)
+    if local is not None and not os.path.exists(local):
+        # Found now, not as a traceback from cwltool once the run has started.
+        raise BadRequest(
+            f"{where}: no file or folder at {local}; give a path that exists on this "
+            "machine, or attach the file"
+        )
     if urlparse(location).scheme or location.startswith("/"):
         return location  # absolute: a local path or a URL cwltool fetches itself
     relative = safe_relative_path(location, where)
@@ -192,3 +200,11 @@ def _resolve_location(location: str, attachments: Path, where: str) -> str:
             "workflow_attachment or give an absolute path"
         )
     return f"workflow/{relative}"
+
+
+def _local_path(location: str) -> str | None:
+    """The local path an absolute location names (a path or a file:// URL)."""
+    if location.startswith("/"):
+        return location
+    parsed = urlparse(location)
+    return unquote(parsed.path) if parsed.scheme == "file" else None
