@@ -247,6 +247,10 @@ def test_bad_submissions_say_what_is_wrong(tmp_path: Path) -> None:
     assert done.returncode == 2 and "missing-tool.cwl" in done.stderr
     tag = localwes("submit", str(CWL / "echo.cwl"), "--tag", "novalue", env=env)
     assert "--tag: 'novalue' is not KEY=VALUE" in tag.stderr
+    swapped = localwes("submit", str(CWL / "echo-job.json"), str(CWL / "echo.cwl"), env=env)
+    assert swapped.returncode == 2 and "echo-job.json has no cwlVersion" in swapped.stderr
+    folder = localwes("submit", str(CWL), "--type", "CWL", env=env)
+    assert folder.returncode == 2 and f"WORKFLOW: {CWL} is a folder" in folder.stderr
     twice = localwes("submit", str(CWL / "echo.cwl"), "--tag", "a=1", "--tag", "a=2", env=env)
     assert "--tag: 'a' is given twice" in twice.stderr
     state = localwes("ls", "--state", "RUNING", env=env)

@@ -47,6 +47,8 @@ def prepare(
     workflow: str, inputs: Path | None, extra: list[Path], workflow_type: str | None
 ) -> Submission:
     """Everything a POST /runs needs, from local files (or a workflow URL)."""
+    if Path(workflow).is_dir():
+        raise ClientError(f"WORKFLOW: {workflow} is a folder; give the workflow file in it")
     kind = workflow_type or _type_from_name(workflow)
     params = load_inputs(inputs, kind) if inputs else {}
     if "://" in workflow and not workflow.startswith("file://"):
@@ -80,7 +82,13 @@ def _version(main: Path, kind: str) -> str:
         return found.group(1) if found else "draft-2"
     document = _load_yaml(main)
     version = document.get("cwlVersion") if isinstance(document, dict) else None
-    return str(version or "v1.2")
+    if not version:
+        # cwltool would fail the run on it; the usual cause is swapped arguments.
+        raise ClientError(
+            f"WORKFLOW: {main.name} has no cwlVersion, so it is not a CWL workflow (an "
+            "inputs file?); the workflow comes first: localwes submit WORKFLOW [INPUTS]"
+        )
+    return str(version)
 
 
 def _references(main: Path, kind: str) -> list[Path]:
