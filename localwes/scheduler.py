@@ -117,6 +117,10 @@ class Scheduler:
         try:
             await work
         except Exception as exc:
+            if isinstance(exc, NotFound) and self._state_or_none(run_id) is None:
+                # Its folder was removed by hand while it ran: nothing left to end.
+                log.info("run_forgotten run_id=%s", run_id)
+                return
             log.exception("run_failed run_id=%s", run_id)
             with contextlib.suppress(Exception):
                 self._signal_supervisor(run_id)  # nothing of the run may outlive its end

@@ -36,7 +36,7 @@ async def _watch(store: RunStore, scheduler: Scheduler, stop: asyncio.Event) -> 
                 log.error("state_dir_removed state_dir=%s", store.state_dir)
                 return
             if change is Change.deleted and not Path(path).exists():
-                log.warning("run_folder_removed run_id=%s", run_id)
+                log.info("run_folder_removed run_id=%s", run_id)  # the user's to do
                 scheduler.forget(run_id)
                 store.forget(run_id)
             elif change is Change.added and Path(path).is_dir():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import shutil
 import signal
 import socket
@@ -150,7 +151,9 @@ async def test_a_full_disk_gives_507_and_leaves_nothing_and_fails_runs_as_system
         kill_processes_under(state_dir)
 
 
-async def test_a_run_folder_removed_by_hand_disappears(wes: Wes, state_dir: Path) -> None:
+async def test_a_run_folder_removed_by_hand_disappears(
+    wes: Wes, state_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     done = await submit_fake(wes, name="done")
     running = await submit_fake(wes, name="running", sleep=300)
     await wes.wait(done)
@@ -167,6 +170,8 @@ async def test_a_run_folder_removed_by_hand_disappears(wes: Wes, state_dir: Path
     assert await wait_no_processes(state_dir / "runs") == []
     after = await submit_fake(wes, name="after")
     assert await wes.wait(after) == "COMPLETE"
+    # The user's to do: no error, no traceback in the daemon's log.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_ready_is_sent_to_systemd_after_the_socket_is_bound(
