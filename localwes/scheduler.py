@@ -147,7 +147,7 @@ class Scheduler:
         self._release(run_id)
         for _ in range(HANDOVER_YIELDS):
             await asyncio.sleep(0)
-        self._finish(run_id, "its supervisor ended")
+        self._finish(run_id)
 
     async def _spawn(self, paths: RunPaths, attempt: int) -> Supervisor:
         """A warm supervisor from the zygote when it is ready, else a cold one."""
@@ -165,7 +165,7 @@ class Scheduler:
 
     # -- ending a run -------------------------------------------------------
 
-    def _finish(self, run_id: str, why_no_record: str) -> None:
+    def _finish(self, run_id: str, when: str = "") -> None:
         """Turn exit.json into the run's final state and outputs."""
         paths = self.store.paths(run_id)
         try:
@@ -175,7 +175,7 @@ class Scheduler:
         canceling = self.store.summary(run_id).state is State.CANCELING
         if exit_record is None:
             kill_leftovers(paths)
-            reason = f"the run's supervisor ended without recording an exit ({why_no_record})"
+            reason = f"the run's supervisor ended{when} without recording how the engine ended"
             if said := _last_line(paths.supervisor_log):
                 reason += f"; supervisor.log in the run folder ends: {said}"
             self._end(
@@ -274,7 +274,7 @@ class Scheduler:
             # Holding the lock, no supervisor can start the engine while we decide.
             try:
                 if paths.exit.exists():
-                    self._finish(run_id, "finished while localwes was down")
+                    self._finish(run_id, " while localwes was down")
                 else:
                     self._interrupted(run_id, paths)
             finally:
@@ -284,7 +284,7 @@ class Scheduler:
         if self.store.summary(run_id).state is State.INITIALIZING and paths.supervisor.exists():
             self._mark_running(run_id)
         await wait_for_supervisor(paths)
-        self._finish(run_id, "its supervisor stopped while localwes was down")
+        self._finish(run_id)
 
     def _interrupted(self, run_id: str, paths: RunPaths) -> None:
         """A run that was started but whose supervisor vanished without a record."""

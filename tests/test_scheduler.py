@@ -186,7 +186,7 @@ async def test_a_supervisor_that_dies_fails_its_run_with_its_last_words(
     os.kill(supervisor, signal.SIGKILL)
     assert await wes.wait(run_id) == "SYSTEM_ERROR"
     (note,) = (await wes.get(f"/runs/{run_id}"))["run_log"]["system_logs"]
-    assert note.startswith("the run's supervisor ended without recording an exit")
+    assert note.startswith("the run's supervisor ended without recording how the engine ended")
     assert note.endswith("supervisor.log in the run folder ends: MemoryError: out of memory")
     # Its engine ran on, orphaned: nothing of a run may outlive it.
     assert await wait_no_processes(folder) == []

@@ -227,9 +227,11 @@ async def _follow_run(client: WesClient, run_id: str, as_json: bool) -> int:
     if as_json:
         print_json(run)
     elif state != "COMPLETE":
-        for line in (run.get("run_log") or {}).get("system_logs") or []:
+        log = run.get("run_log") or {}
+        for line in log.get("system_logs") or []:
             print(f"  note: {line}")
-        print(f"  engine log: localwes logs {run_id}")
+        if log.get("start_time"):  # a run canceled while queued has no engine log
+            print(f"  engine log: localwes logs {run_id}")
     return 0 if state == "COMPLETE" else 1
 
 
