@@ -235,3 +235,14 @@ async def test_service_info_lists_each_engine_parameter_once(wes: Wes) -> None:
     assert len(names) == len(set(names)), names
     by_name = {p["name"]: p["default_value"] for p in listed}
     assert by_name["--strict"] == "true" and by_name["--non-strict"] == "false"
+
+
+async def test_a_version_label_that_differs_from_the_document_runs_with_a_note(
+    wes: Wes,
+) -> None:
+    run_id = await wes.submit(
+        "echo.cwl", {"message": "v"}, {"echo.cwl": CWL / "echo.cwl"}, workflow_type_version="v1.0"
+    )
+    assert await wes.wait(run_id) == "COMPLETE"
+    notes = " ".join((await wes.get(f"/runs/{run_id}"))["run_log"]["system_logs"])
+    assert "declares cwlVersion v1.2; cwltool runs it as v1.2" in notes

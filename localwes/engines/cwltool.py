@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -126,7 +127,14 @@ class CwltoolEngine:
                 f"workflow_type_version: CWL {version!r} is not supported; "
                 f"use one of {', '.join(CWL_VERSIONS)}"
             )
-        # cwltool reads every supported version itself, whatever the request says.
+        # cwltool reads every supported version itself, whatever the request says:
+        # say so when the two differ, rather than let the request look obeyed.
+        declared = _declared_version(document) if document else None
+        if declared and declared != wanted:
+            return wanted, [
+                f"workflow_type_version {wanted} was requested, but the document declares "
+                f"cwlVersion {declared}; cwltool runs it as {declared}"
+            ]
         return wanted, []
 
     def check_parameters(self, params: dict[str, str]) -> CheckedParameters:
@@ -208,3 +216,16 @@ def _local_path(location: str) -> str | None:
         return location
     parsed = urlparse(location)
     return unquote(parsed.path) if parsed.scheme == "file" else None
+
+
+_CWL_VERSION = re.compile(r"""^\s*["']?cwlVersion["']?\s*:\s*["']?(v[\w.-]+)""", re.MULTILINE)
+
+
+def _declared_version(document: Path) -> str | None:
+    """The cwlVersion a YAML or JSON CWL document declares (its first one)."""
+    try:
+        with document.open(errors="replace") as text:
+            found = _CWL_VERSION.search(text.read(1 << 20))
+    except OSError:
+        return None
+    return found.group(1) if found else None
