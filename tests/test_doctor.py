@@ -97,6 +97,12 @@ def test_a_running_daemon_is_reported_with_its_url(daemon_factory: Any, state_di
     port = int(daemon.url.rsplit(":", 1)[1])
     _, text = report(make_settings(state_dir, port=port))
     assert "served by this state dir's daemon" in line_of(text, "address")
+    # Started with other settings (--port 0, say): clients still find it.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = probe.getsockname()[1]
+    line = line_of(report(make_settings(state_dir, port=free))[1], "address")
+    assert line.startswith("ok    ") and f"listens at {daemon.url}" in line
     daemon.stop()
     _, text = report(make_settings(state_dir))
     assert "none serves" in line_of(text, "daemon")
