@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from localwes import __version__
 from localwes.client.commands import add_client_commands
@@ -42,31 +43,34 @@ def build_parser() -> argparse.ArgumentParser:
         "$XDG_CONFIG_HOME/localwes/config.toml, if it exists)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = commands.add_parser(
-        "serve", help="run the WES daemon in the foreground", allow_abbrev=False
-    )
+    serve = _command(commands, "serve", "run the WES daemon in the foreground")
     _add_setting_flags(serve)
     add_client_commands(commands, _client_options())
-    config = commands.add_parser(
-        "config", help="show the settings in effect, or an example config file", allow_abbrev=False
+    config = _command(
+        commands, "config", "show the settings in effect (as TOML), or an example config file"
     )
     config.add_argument("--example", action="store_true", help="a commented config.toml")
-    doctor = commands.add_parser(
-        "doctor", help="check engines, containers, the state dir and the daemon", allow_abbrev=False
-    )
+    doctor = _command(commands, "doctor", "check engines, containers, the state dir and the daemon")
     _add_setting_flags(doctor)
-    service = commands.add_parser(
-        "service", help="install the systemd user service", allow_abbrev=False
-    )
+    service = _command(commands, "service", "install the systemd user service")
     service.add_argument("action", choices=("install", "uninstall"))
     service.add_argument("--no-start", action="store_true", help="enable it, do not start it")
     service.add_argument("--print", action="store_true", help="print the unit, change nothing")
     return parser
 
 
+def _command(commands: Any, name: str, text: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = commands.add_parser(
+        name, help=text, description=text, allow_abbrev=False
+    )
+    return parser
+
+
 def _add_setting_flags(serve: argparse.ArgumentParser) -> None:
     for f in fields(Settings):
         default = f.metadata.get("shown") or f.default
+        if default == "":
+            default = "none"
         help_text = f"{f.metadata['help']} (default: {default}; env LOCALWES_{f.name.upper()})"
         flag = f"--{f.name.replace('_', '-')}"
         if f.type == "bool":
