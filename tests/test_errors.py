@@ -89,6 +89,10 @@ async def test_missing_required_field(wes: Wes, state_dir: Path, missing: str) -
             ["workflow_params.f.path", ".."],
         ),
         (
+            {"workflow_params": '{"f": {"class": "File", "location": "s3://bucket/in.txt"}}'},
+            ["workflow_params.f.location", "s3:// is not a filesystem protocol"],
+        ),
+        (
             {"workflow_params": '{"f": [{"class": "File", "location": "/no/such/input.txt"}]}'},
             ["workflow_params.f[0].location", "no file or folder at /no/such/input.txt"],
         ),

@@ -10,7 +10,7 @@ from aiohttp import web
 from localwes import __version__
 from localwes.api import keys
 from localwes.api.reply import json_reply
-from localwes.engines.base import Engine
+from localwes.engines.base import FILESYSTEM_PROTOCOLS, Engine
 
 WES_VERSION = "1.1.0"
 
@@ -39,7 +39,7 @@ def service_info(app: web.Application, base: str) -> dict[str, Any]:
             e.workflow_type: {"workflow_type_version": e.type_versions()} for e in engines
         },
         "supported_wes_versions": [WES_VERSION],
-        "supported_filesystem_protocols": ["file", "http", "https"],
+        "supported_filesystem_protocols": list(FILESYSTEM_PROTOCOLS),
         "workflow_engine_versions": {
             e.name: {"workflow_engine_version": [e.version()]} for e in engines
         },

@@ -36,6 +36,11 @@ PASSED_ENVIRONMENT = (
 PASSED_PREFIXES = ("LC_", "SINGULARITY_", "APPTAINER_")
 
 
+# Where File inputs may come from, as service-info's supported_filesystem_protocols
+# says: both engines read local paths and download http(s) URLs themselves.
+FILESYSTEM_PROTOCOLS = ("file", "http", "https")
+
+
 @dataclass(frozen=True)
 class EngineCommand:
     """What the supervisor starts: argv, extra environment, and the working

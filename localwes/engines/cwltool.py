@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from localwes.engines.base import (
+    FILESYSTEM_PROTOCOLS,
     CheckedParameters,
     EngineCommand,
     EngineParameter,
@@ -198,7 +199,13 @@ def _resolve_location(location: str, attachments: Path, where: str) -> str:
             f"{where}: no file or folder at {local}; give a path that exists on this "
             "machine, or attach the file"
         )
-    if urlparse(location).scheme or location.startswith("/"):
+    scheme = urlparse(location).scheme
+    if scheme not in ("", *FILESYSTEM_PROTOCOLS):
+        raise BadRequest(
+            f"{where}: {scheme}:// is not a filesystem protocol this service reads "
+            f"(it reads {', '.join(FILESYSTEM_PROTOCOLS)}); give a local path or an http(s) URL"
+        )
+    if scheme or location.startswith("/"):
         return location  # absolute: a local path or a URL cwltool fetches itself
     relative = safe_relative_path(location, where)
     target = contained_path(attachments, relative, where)
