@@ -204,7 +204,12 @@ async def test_unknown_task_and_cancel_of_unknown_run(wes: Wes) -> None:
 
 @pytest.mark.parametrize(
     "query",
-    [{"page_size": "0"}, {"page_size": "x"}, {"page_token": "garbage"}],
+    [
+        {"page_size": "0"},
+        {"page_size": "x"},
+        {"page_size": str(2**63)},  # WES: an int64
+        {"page_token": "garbage"},
+    ],
 )
 async def test_bad_paging_is_400(wes: Wes, query: dict[str, str]) -> None:
     assert_error(await wes.get("/runs", status=400, **query), 400, next(iter(query)))

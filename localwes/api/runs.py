@@ -148,11 +148,17 @@ def run_log(store: RunStore, run_id: str, base: str) -> dict[str, Any]:
     }
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _page_size(request: web.Request) -> int | None:
     raw = request.query.get("page_size")
     if raw is None:
         return None
     try:
-        return int(raw)
+        size = int(raw)
     except ValueError:
         raise BadRequest(f"page_size: {raw!r} is not a whole number") from None
+    if not INT64_MIN <= size <= INT64_MAX:  # WES: page_size is an int64
+        raise BadRequest(f"page_size: {raw} is beyond a 64-bit integer")
+    return size
