@@ -14,7 +14,7 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urldefrag, urlparse
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import aiohttp
 
@@ -23,10 +23,12 @@ from localwes.engines.base import Engine
 from localwes.errors import BadRequest
 from localwes.models import RunRecord, RunRequest, State, utc_now
 from localwes.names import safe_relative_path
+from localwes.references import DOCUMENT_SUFFIXES, references
 from localwes.store import RunPaths, RunStore
 
 FETCH_TIMEOUT_S = 60
 FETCH_MAX_BYTES = 64 * 1024 * 1024
+FETCH_MAX_DOCUMENTS = 200
 # Fields a RunRequest may carry; others are ignored, as the spec allows extensions.
 REQUIRED_FIELDS = ("workflow_type", "workflow_type_version", "workflow_url")
 
@@ -57,7 +59,7 @@ class Intake:
             request.workflow_engine,
             request.workflow_engine_version,
         )
-        workflow = await resolve_workflow(request.workflow_url, staged)
+        workflow = await resolve_workflow(request.workflow_url, staged, engine.workflow_type)
         version, version_notes = engine.check_type_version(
             request.workflow_type_version, local_document(workflow, staged)
         )
@@ -169,14 +171,14 @@ def local_document(workflow: str, staged: RunPaths) -> Path | None:
     return path if path.is_absolute() else staged.root / path
 
 
-async def resolve_workflow(workflow_url: str, staged: RunPaths) -> str:
+async def resolve_workflow(workflow_url: str, staged: RunPaths, workflow_type: str) -> str:
     """Where the engine finds the workflow: `workflow/<name>` for an attachment or a
     fetched document (relative to the run folder), or an absolute local path."""
     url, fragment = urldefrag(workflow_url)
     suffix = f"#{fragment}" if fragment else ""
     scheme = urlparse(url).scheme.lower()
     if scheme in ("http", "https"):
-        return await _fetch_workflow(url, staged) + suffix
+        return await _fetch_workflow(url, staged, workflow_type) + suffix
     if scheme == "file" or url.startswith("/"):
         path = Path(unquote(urlparse(url).path) if scheme == "file" else url)
         if not path.is_file():
@@ -197,29 +199,76 @@ async def resolve_workflow(workflow_url: str, staged: RunPaths) -> str:
     return f"workflow/{relative}{suffix}"
 
 
-async def _fetch_workflow(url: str, staged: RunPaths) -> str:
+async def _fetch_workflow(url: str, staged: RunPaths, workflow_type: str) -> str:
+    """The document at `url` into workflow/, with every part it refers to by a
+    relative URL (CWL `run:`, `$import`, `$include`, File defaults; WDL imports),
+    each where the reference says, as `cwltool URL` or `miniwdl run URL` would
+    read them. The run folder keeps the whole workflow as it was fetched."""
     name = posixpath.basename(urlparse(url).path) or "workflow"
-    relative = safe_relative_path(name, "workflow_url")
-    target = staged.workflow / relative
-    if target.exists():
+    main = PurePosixPath(safe_relative_path(name, "workflow_url"))
+    if (staged.workflow / main).exists():
         raise BadRequest(f"workflow_url: fetched document {name!r} collides with an attachment")
+    pending, seen = [(url, main)], {url}
+    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while pending:
+            document_url, relative = pending.pop()
+            body = await _download(session, document_url)
+            target = staged.workflow / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(body)
+            if relative.suffix.lower() not in DOCUMENT_SUFFIXES:
+                continue  # a data file (a CWL File default)
+            for part_url, part in _relative_parts(document_url, relative, body, workflow_type):
+                if part_url in seen or (staged.workflow / part).exists():
+                    continue  # fetched already, or attached by the client
+                if len(seen) >= FETCH_MAX_DOCUMENTS:
+                    raise BadRequest(
+                        f"workflow_url: {url} needs more than {FETCH_MAX_DOCUMENTS} documents; "
+                        "attach them, or pack the workflow (cwltool --pack)"
+                    )
+                seen.add(part_url)
+                pending.append((part_url, part))
+    return f"workflow/{main}"
+
+
+def _relative_parts(
+    url: str, relative: PurePosixPath, body: bytes, workflow_type: str
+) -> list[tuple[str, PurePosixPath]]:
+    """The parts a fetched document names by relative URL: where to fetch each,
+    and where it goes under workflow/. Absolute URLs are left to the engine."""
     try:
-        await _download(url, target)
+        named = references(body.decode(errors="replace"), workflow_type)
+    except ValueError:
+        return []  # not YAML: the engine will say what is wrong with it
+    parts = []
+    for reference in named:
+        path = unquote(urldefrag(reference)[0])
+        if not path or urlparse(path).scheme or path.startswith("/"):
+            continue
+        joined = posixpath.normpath(posixpath.join(str(relative.parent), path))
+        if joined.split("/")[0] == "..":
+            raise BadRequest(
+                f"workflow_url: {url} refers to {reference!r}, above the folder of the "
+                "workflow, which localwes does not fetch; attach it, or pack the workflow"
+            )
+        part = PurePosixPath(safe_relative_path(joined, "workflow_url"))
+        parts.append((urljoin(url, urldefrag(reference)[0]), part))
+    return parts
+
+
+async def _download(session: aiohttp.ClientSession, url: str) -> bytes:
+    try:
+        async with session.get(url) as response:
+            if response.status != 200:
+                raise ValueError(f"HTTP {response.status}")
+            body = bytearray()
+            async for chunk in response.content.iter_chunked(65536):
+                body += chunk
+                if len(body) > FETCH_MAX_BYTES:
+                    raise ValueError(f"larger than {FETCH_MAX_BYTES} bytes")
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise BadRequest(
             f"workflow_url: could not fetch {url}: {exc or type(exc).__name__}"
         ) from None
-    return f"workflow/{PurePosixPath(relative)}"
-
-
-async def _download(url: str, target: Path) -> None:
-    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
-    async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as response:
-        if response.status != 200:
-            raise ValueError(f"HTTP {response.status}")
-        body = bytearray()
-        async for chunk in response.content.iter_chunked(65536):
-            body += chunk
-            if len(body) > FETCH_MAX_BYTES:
-                raise ValueError(f"larger than {FETCH_MAX_BYTES} bytes")
-    target.write_bytes(bytes(body))
+    return bytes(body)

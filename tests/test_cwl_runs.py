@@ -124,6 +124,43 @@ async def test_http_workflow_url_is_fetched_into_the_run_folder(
     assert "workflow_url" in missing["msg"] and "404" in missing["msg"]
 
 
+async def test_an_http_workflow_url_brings_its_parts(
+    wes: Wes, state_dir: Path, aiohttp_server: object
+) -> None:
+    """As `cwltool URL` and `miniwdl run URL` do: parts named by relative URLs are
+    fetched too, into the run folder where the references say."""
+    app = aiohttp.web.Application()
+    app.router.add_static("/cwl/", CWL)
+    app.router.add_static("/wdl/", DATA / "wdl")
+
+    async def climbing(_request: aiohttp.web.Request) -> aiohttp.web.Response:
+        return aiohttp.web.Response(
+            text="cwlVersion: v1.2\nclass: Workflow\nsteps:\n  a:\n    run: ../up.cwl\n"
+        )
+
+    app.router.add_get("/wf/climbing.cwl", climbing)
+    server = await aiohttp_server(app)  # type: ignore[operator]
+    base = f"http://127.0.0.1:{server.port}"
+    texts = [{"class": "File", "path": str(CWL / "data" / f"{n}.txt")} for n in "abc"]
+    cwl = await wes.submit(f"{base}/cwl/scatter.cwl", {"texts": texts})
+    wdl = await wes.submit(
+        f"{base}/wdl/main.wdl",
+        {"main.name": "url"},
+        workflow_type="WDL",
+        workflow_type_version="1.0",
+    )
+    assert await wes.wait(cwl) == "COMPLETE" and await wes.wait(wdl) == "COMPLETE"
+    fetched = state_dir / "runs" / cwl / "workflow"
+    assert sorted(p.relative_to(fetched).as_posix() for p in fetched.rglob("*.cwl")) == [
+        "scatter.cwl", "tools/count.cwl", "tools/upper.cwl"
+    ]  # fmt: skip
+    assert (state_dir / "runs" / wdl / "workflow" / "lib" / "tasks.wdl").is_file()
+    assert (await wes.get(f"/runs/{wdl}"))["outputs"] == {"main.said": "imported task says url"}
+    # A part above the workflow's folder is not fetched: the run would not find it.
+    above = await wes.submit(f"{base}/wf/climbing.cwl", status=400)
+    assert "'../up.cwl', above the folder of the workflow" in above["msg"]
+
+
 async def test_failing_tool_is_executor_error_with_cwltool_exit_code(wes: Wes) -> None:
     run_id = await wes.submit("fail.cwl", {}, {"fail.cwl": CWL / "fail.cwl"})
     assert await wes.wait(run_id) == "EXECUTOR_ERROR"

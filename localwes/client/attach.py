@@ -28,10 +28,9 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from localwes.client.connection import ClientError
+from localwes.references import DOCUMENT_SUFFIXES, load_cwl, references
 
-_WDL_IMPORT = re.compile(r"""^\s*import\s+["']([^"']+)["']""", re.MULTILINE)
 _WDL_VERSION = re.compile(r"^\s*version\s+(\S+)", re.MULTILINE)
-_CWL_REFERENCES = ("run", "$import", "$include")
 
 
 @dataclass
@@ -100,16 +99,16 @@ def _references(main: Path, kind: str) -> list[Path]:
         for reference in _direct_references(document, kind):
             if reference not in seen and reference != main:
                 seen[reference] = None
-                if reference.suffix.lower() in (".cwl", ".wdl", ".yml", ".yaml"):
+                if reference.suffix.lower() in DOCUMENT_SUFFIXES:
                     pending.append(reference)
     return list(seen)
 
 
 def _direct_references(document: Path, kind: str) -> Iterator[Path]:
-    if kind == "WDL":
-        names = _WDL_IMPORT.findall(document.read_text(errors="replace"))
-    else:
-        names = list(_cwl_references(_load_yaml(document)))
+    try:
+        names = references(document.read_text(errors="replace"), kind)
+    except (OSError, ValueError) as exc:
+        raise ClientError(f"{document}: not readable as CWL (YAML or JSON): {exc}") from None
     for name in names:
         local = _local_path(name, document.parent)
         if local is None:
@@ -117,27 +116,6 @@ def _direct_references(document: Path, kind: str) -> Iterator[Path]:
         if not local.exists():
             raise ClientError(f"{document}: refers to {name!r}, which does not exist")
         yield from _files_under(local)
-
-
-def _cwl_references(node: Any) -> Iterator[str]:
-    if isinstance(node, list):
-        for item in node:
-            yield from _cwl_references(item)
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            if key in _CWL_REFERENCES and isinstance(value, str):
-                yield value
-            elif key == "default" and isinstance(value, dict):
-                yield from _file_locations(value)
-            else:
-                yield from _cwl_references(value)
-
-
-def _file_locations(value: dict[str, Any]) -> Iterator[str]:
-    if value.get("class") in ("File", "Directory"):
-        location = value.get("location") or value.get("path")
-        if isinstance(location, str):
-            yield location
 
 
 def _local_path(name: str, base: Path) -> Path | None:
@@ -165,8 +143,8 @@ def _files_under(path: Path) -> Iterator[Path]:
 
 def _load_yaml(path: Path) -> Any:
     try:
-        return YAML(typ="safe", pure=True).load(path.read_text())
-    except (OSError, YAMLError) as exc:
+        return load_cwl(path.read_text())
+    except (OSError, ValueError) as exc:
         raise ClientError(f"{path}: not readable as CWL (YAML or JSON): {exc}") from None
 
 
