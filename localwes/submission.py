@@ -214,12 +214,13 @@ async def _fetch_workflow(url: str, staged: RunPaths, workflow_type: str) -> str
         while pending:
             document_url, relative = pending.pop()
             body = await _download(session, document_url)
-            target = staged.workflow / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(body)
+            await asyncio.to_thread(_save, staged.workflow / relative, body)
             if relative.suffix.lower() not in DOCUMENT_SUFFIXES:
                 continue  # a data file (a CWL File default)
-            for part_url, part in _relative_parts(document_url, relative, body, workflow_type):
+            parts = await asyncio.to_thread(
+                _relative_parts, document_url, relative, body, workflow_type
+            )
+            for part_url, part in parts:
                 if part_url in seen or (staged.workflow / part).exists():
                     continue  # fetched already, or attached by the client
                 if len(seen) >= FETCH_MAX_DOCUMENTS:
@@ -230,6 +231,11 @@ async def _fetch_workflow(url: str, staged: RunPaths, workflow_type: str) -> str
                 seen.add(part_url)
                 pending.append((part_url, part))
     return f"workflow/{main}"
+
+
+def _save(target: Path, body: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(body)
 
 
 def _relative_parts(
