@@ -153,10 +153,11 @@ async def _save_attachment(
     # links here would cost a dozen lstat calls per attachment.
     relative = safe_relative_path(name, ATTACHMENT)
     budget.count_file()
-    if (attachments / relative).is_file():
+    out = _create(attachments, relative, name)
+    if out is None:  # the name was attached before: only the same bytes again will do
         await _check_same(part, attachments / relative, name, budget)
         return
-    with _create(attachments, relative, name) as out:
+    with out:
         while chunk := await part.read_chunk(CHUNK):
             budget.spend(len(chunk))
             out.write(chunk)
@@ -179,15 +180,18 @@ async def _check_same(part: BodyPartReader, saved: Path, name: str, budget: _Bud
         )
 
 
-def _create(attachments: Path, relative: PurePosixPath, name: str) -> BinaryIO:
-    """A new file for an attachment; a name that is taken, or whose folder is a file
-    (or the other way round), is the client's mistake, not a storage problem."""
+def _create(attachments: Path, relative: PurePosixPath, name: str) -> BinaryIO | None:
+    """A new file for an attachment, or None if an earlier one has this name. A name
+    whose folder is a file (or the other way round) is the client's mistake, not a
+    storage problem."""
     target = attachments / relative
     try:
         if len(relative.parts) > 1:
             target.parent.mkdir(parents=True, exist_ok=True)
         return target.open("xb")
     except (FileExistsError, NotADirectoryError):
+        if target.is_file():
+            return None
         raise BadRequest(
             f"{ATTACHMENT}: {name!r} collides with another attachment's folder (or is a "
             "folder of its own); give each file its own name"
