@@ -22,9 +22,8 @@ import aiohttp
 from localwes.client.attach import prepare
 from localwes.client.connection import ClientError, DaemonUnreachable, WesClient
 from localwes.client.show import print_json, print_table, progress_line, tags_text
-from localwes.models import State
+from localwes.models import TERMINAL_STATES, State
 
-TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED"}
 STATES = tuple(str(state) for state in State)
 POLL_S = 0.5
 CANCEL_OUTCOME = {"CANCELING": "canceling", "CANCELED": "canceled"}
@@ -213,14 +212,14 @@ async def _follow_run(client: WesClient, run_id: str, as_json: bool) -> int:
         current = (await client.get(f"/runs/{run_id}/status"))["state"]
         if not as_json:
             # Tasks that ended come before the run's end, as they happened.
-            if current in TERMINAL:
+            if current in TERMINAL_STATES:
                 seen = await _print_task_changes(client, run_id, seen)
             if current != state:
                 print(progress_line(run_id, current), flush=True)
-            if current not in TERMINAL:
+            if current not in TERMINAL_STATES:
                 seen = await _print_task_changes(client, run_id, seen)
         state = current
-        if state in TERMINAL:
+        if state in TERMINAL_STATES:
             break
         await asyncio.sleep(POLL_S)
     run = await client.get(f"/runs/{run_id}")
@@ -315,7 +314,7 @@ async def logs(client: WesClient, args: argparse.Namespace) -> int:
 
 
 def _has_ended(run_or_task: dict[str, Any]) -> bool:
-    return run_or_task.get("state") in TERMINAL or bool(run_or_task.get("end_time"))
+    return run_or_task.get("state") in TERMINAL_STATES or bool(run_or_task.get("end_time"))
 
 
 def _print_chunk(chunk: bytes) -> None:
@@ -352,7 +351,7 @@ async def outputs(client: WesClient, args: argparse.Namespace) -> int:
     if args.dest is not None and args.dest.exists() and not args.dest.is_dir():
         raise ClientError(f"DEST: {args.dest} is a file; give a folder (made if missing)")
     run = await client.get(f"/runs/{run_id}")
-    if args.dest is not None and run["state"] not in TERMINAL:
+    if args.dest is not None and run["state"] not in TERMINAL_STATES:
         raise ClientError(
             f"run {run_id} is {run['state']}: its outputs are not final yet; "
             f"`localwes wait {run_id}` first"
