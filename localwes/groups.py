@@ -94,12 +94,18 @@ def _children() -> list[int]:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                # Fields after the command name, which is in parentheses and may hold spaces.
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
+        fields = proc_stat(entry)
+        if fields is not None and int(fields[1]) == me:
             found.append(int(entry))
     return found
+
+
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (which is in parentheses
+    and may hold spaces): state, ppid, ... (stat(5) field N is at N - 3); None once
+    the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None

@@ -18,6 +18,7 @@ import signal
 from pathlib import Path
 
 from localwes.durable import read_json
+from localwes.groups import proc_stat
 from localwes.store import RunPaths
 from localwes.tasks import RUN_DIR_ENV
 
@@ -72,8 +73,10 @@ def _recorded_engine(paths: RunPaths) -> int | None:
 
 def _start_time(pid: int) -> float | None:
     """When a process started, in seconds since the epoch."""
+    fields = proc_stat(pid)
+    if fields is None:
+        return None
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
         boot = next(
             float(line.split()[1])
             for line in Path("/proc/stat").read_text().splitlines()
@@ -81,8 +84,7 @@ def _start_time(pid: int) -> float | None:
         )
     except (OSError, StopIteration, ValueError):
         return None
-    # Fields after the command name, which is in parentheses and may hold spaces.
-    ticks = int(stat.rsplit(")", 1)[1].split()[19])
+    ticks = int(fields[22 - 3])  # stat(5) field 22: starttime, in clock ticks since boot
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 

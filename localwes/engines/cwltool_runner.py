@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
+from localwes.groups import proc_stat
 from localwes.tasks import TaskRecorder, recorder_for_this_run
 
 # How long a SIGTERM'd engine waits for its jobs to exit before killing them; the
@@ -132,12 +133,8 @@ def _argv(job: Any) -> list[Any]:
 def _running(pid: int) -> bool:
     """Alive and not a zombie: an exited job stays unreaped while cwltool's wait on
     it is interrupted."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            state = stat.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
+    fields = proc_stat(pid)
+    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def _naming_jobs(original: Callable[..., Generator[Any, None, None]]) -> Any:
