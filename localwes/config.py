@@ -193,10 +193,14 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"{text!r} is not true or false")
 
 
+def _kind(name: str) -> str:
+    """A setting's declared type, as written: int, float, bool, str or Path."""
+    return str({f.name: f.type for f in fields(Settings)}[name])
+
+
 def setting_type(name: str) -> Any:
-    annotation = {f.name: f.type for f in fields(Settings)}[name]
     types = {"int": int, "float": float, "Path": Path, "bool": parse_bool}
-    return types.get(str(annotation), str)
+    return types.get(_kind(name), str)
 
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -218,8 +222,12 @@ def default_config_file(environ: Mapping[str, str]) -> Path:
     """LOCALWES_CONFIG, else $XDG_CONFIG_HOME/localwes/config.toml."""
     if environ.get(CONFIG_ENV):
         return Path(environ[CONFIG_ENV]).expanduser()
-    base = environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "localwes" / "config.toml"
+    return config_home(environ) / "localwes" / "config.toml"
+
+
+def config_home(environ: Mapping[str, str]) -> Path:
+    """$XDG_CONFIG_HOME, else ~/.config: where localwes's and systemd's user files live."""
+    return Path(environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config"))
 
 
 def from_config_file(path: Path, *, required: bool = False) -> dict[str, Any]:
@@ -248,7 +256,7 @@ def from_config_file(path: Path, *, required: bool = False) -> dict[str, Any]:
 
 
 def _config_value(path: Path, name: str, value: Any) -> Any:
-    kind = str({f.name: f.type for f in fields(Settings)}[name])
+    kind = _kind(name)
     accepted = {"int": (int,), "float": (int, float), "bool": (bool,)}.get(kind, (str,))
     if (isinstance(value, bool) and kind != "bool") or not isinstance(value, accepted):
         raise SettingsError(
@@ -310,7 +318,7 @@ def example_config() -> str:
 
 def _toml_default(name: str, default: Any, shown: str | None) -> str:
     if default is None:  # computed at start: show the type of value it takes
-        kind = str({f.name: f.type for f in fields(Settings)}[name])
+        kind = _kind(name)
         example = {"int": "4", "Path": '"/some/path"'}.get(kind, '""')
         return f"{example}  # default: {shown}"
     return toml_value(default)

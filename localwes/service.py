@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from localwes.config import config_home
 from localwes.durable import fsync_dir
 
 SERVICE = "localwes"
@@ -61,8 +62,7 @@ TEMPLATE_PATH = 'Environment="PATH=/usr/local/bin:/usr/bin:/bin"'
 
 def default_unit_dir() -> Path:
     """Where systemd looks for a user's own units."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "systemd" / "user"
+    return config_home(os.environ) / "systemd" / "user"
 
 
 def serve_command() -> str:
